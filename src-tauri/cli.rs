@@ -1,0 +1,311 @@
+//! The command line (DESIGN.md, "Public contract"). Exit codes: 0 success,
+//! 1 runtime error, 2 usage error (clap's own).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Parser, Subcommand};
+use spool_engine::config::DEFAULT_PORT;
+use spool_engine::control::{AddRequest, ApiError};
+use spool_engine::size::{format_size, parse_size};
+use spool_engine::store::{read_engine_file, Store};
+use spool_engine::{Config, Engine, ItemView};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "spool",
+    version,
+    about = "Stream remote media to your player while it downloads into a local cache",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    /// Data directory (items, metadata); default: the per-user data directory.
+    #[arg(long, env = "SPOOL_DATA_DIR", global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// A media URL: add it to the running engine and print its stream URL.
+    url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the engine alone in the foreground until SIGINT/SIGTERM.
+    Serve {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = DEFAULT_PORT)]
+        port: u16,
+        /// Largest size of the cache, e.g. 10GiB, 500MB, 104857600.
+        #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+        cache_cap: Option<u64>,
+        /// Free disk space to keep; below it downloads pause (default 1GiB).
+        #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+        min_free: Option<u64>,
+    },
+    /// Add a URL to the running engine; prints its stream URL.
+    Add {
+        /// A request header for every origin request, 'Name: value' (repeatable).
+        #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
+        headers: Vec<String>,
+        url: String,
+    },
+    /// List the cached items.
+    Ls {
+        /// An array of {id, source_url, stream_url, name, size, downloaded, state, pinned, error}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an item and its files.
+    Rm { id: String },
+    /// Keep an item when the cache evicts.
+    Pin { id: String },
+    /// Let the cache evict an item again.
+    Unpin { id: String },
+    /// Pause an item's download.
+    Pause { id: String },
+    /// Resume a paused item, or retry a failed one.
+    Resume { id: String },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let data_dir = match cli.data_dir.clone().map(Ok).unwrap_or_else(default_data_dir) {
+        Ok(dir) => dir,
+        Err(e) => return fail(&e),
+    };
+    let serving = matches!(cli.command, Some(Command::Serve { .. }));
+    init_logging(if serving { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(run(cli, &data_dir));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("spool: {e:#}");
+    ExitCode::from(1)
+}
+
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+fn default_data_dir() -> Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "spool")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .ok_or_else(|| anyhow!("cannot find a home directory; pass --data-dir or set SPOOL_DATA_DIR"))
+}
+
+async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
+    let Some(command) = cli.command else {
+        return match cli.url {
+            // Until the desktop app exists, `spool URL` adds like `spool add`.
+            Some(url) => add(data_dir, &url, &[]).await,
+            None => {
+                use clap::CommandFactory;
+                Cli::command().print_help()?;
+                println!();
+                Ok(())
+            }
+        };
+    };
+    match command {
+        Command::Serve {
+            port,
+            cache_cap,
+            min_free,
+        } => serve(data_dir, port, cache_cap, min_free).await,
+        Command::Add { headers, url } => add(data_dir, &url, &headers).await,
+        Command::Ls { json } => ls(data_dir, json).await,
+        Command::Rm { id } => {
+            Api::find(data_dir)?
+                .call::<serde_json::Value>(reqwest::Method::DELETE, &format!("items/{id}"), None)
+                .await?;
+            Ok(())
+        }
+        Command::Pin { id } => action(data_dir, &id, "pin").await,
+        Command::Unpin { id } => action(data_dir, &id, "unpin").await,
+        Command::Pause { id } => action(data_dir, &id, "pause").await,
+        Command::Resume { id } => action(data_dir, &id, "resume").await,
+    }
+}
+
+async fn serve(data_dir: &Path, port: u16, cache_cap: Option<u64>, min_free: Option<u64>) -> Result<()> {
+    // Name the running engine before trying its port (which it holds too).
+    drop(Store::open(data_dir)?.lock()?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port} (use --port to pick another, or 0 for any)")
+        })?;
+    let mut config = Config::new(data_dir);
+    if let Some(cap) = cache_cap {
+        config.cache_cap = cap;
+    }
+    if let Some(min_free) = min_free {
+        config.min_free = min_free;
+    }
+    let engine = Engine::start(config, listener).await?;
+    let info = engine.info();
+    tracing::info!("data directory {}", info.data_dir.display());
+    // Scripts wait for this line: print it only once the socket accepts.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "spool listening on http://127.0.0.1:{}", info.port)?;
+    stdout.flush()?;
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    engine.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+async fn add(data_dir: &Path, url: &str, headers: &[String]) -> Result<()> {
+    let request = AddRequest {
+        url: url.to_string(),
+        headers: headers.to_vec(),
+    };
+    let body = serde_json::to_value(&request)?;
+    let item: ItemView = Api::find(data_dir)?
+        .call(reqwest::Method::POST, "items", Some(body))
+        .await?;
+    println!("{}", item.stream_url);
+    Ok(())
+}
+
+async fn action(data_dir: &Path, id: &str, action: &str) -> Result<()> {
+    let item: ItemView = Api::find(data_dir)?
+        .call(reqwest::Method::POST, &format!("items/{id}/{action}"), None)
+        .await?;
+    println!("{} {}", item.id, item.state.as_str());
+    Ok(())
+}
+
+async fn ls(data_dir: &Path, json: bool) -> Result<()> {
+    let items: Vec<ItemView> = Api::find(data_dir)?
+        .call(reqwest::Method::GET, "items", None)
+        .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+        return Ok(());
+    }
+    if items.is_empty() {
+        println!("no items (add one with `spool add URL`)");
+        return Ok(());
+    }
+    println!(
+        "{:<8}  {:<11}  {:>6}  {:>10}  {:<3}  NAME",
+        "ID", "STATE", "DONE", "SIZE", "PIN"
+    );
+    for item in items {
+        let done = match item.size {
+            Some(0) => "100%".to_string(),
+            Some(size) => format!("{}%", item.downloaded * 100 / size),
+            None => "?".to_string(),
+        };
+        let size = item.size.map_or_else(|| "unknown".to_string(), format_size);
+        let pin = if item.pinned { "yes" } else { "" };
+        println!(
+            "{:<8}  {:<11}  {:>6}  {:>10}  {:<3}  {}",
+            item.id,
+            item.state.as_str(),
+            done,
+            size,
+            pin,
+            item.name
+        );
+        if let Some(reason) = item.error {
+            println!("          {reason}");
+        }
+        println!("          {}", item.stream_url);
+    }
+    Ok(())
+}
+
+/// The running engine's control API, found through `DATA_DIR/engine.json`.
+struct Api {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn find(data_dir: &Path) -> Result<Api> {
+        let not_running = || {
+            anyhow!(
+                "no spool engine is running for {}; start one with `spool serve` (or the desktop app)",
+                data_dir.display()
+            )
+        };
+        let info = read_engine_file(data_dir)
+            .with_context(|| format!("cannot read {}", data_dir.join("engine.json").display()))?
+            .ok_or_else(not_running)?;
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .context("cannot create the HTTP client")?;
+        Ok(Api {
+            base: format!("http://127.0.0.1:{}/api/", info.port),
+            token: info.token,
+            client,
+        })
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T> {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                anyhow!("no spool engine answers at {} (is it still running?)", self.base)
+            } else {
+                anyhow!("cannot reach the engine: {e}")
+            }
+        })?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .context("cannot read the engine's answer")?;
+        if !status.is_success() {
+            match serde_json::from_slice::<ApiError>(&bytes) {
+                Ok(error) => bail!("{}", error.message),
+                Err(_) => bail!("the engine answered {status}"),
+            }
+        }
+        serde_json::from_slice(&bytes).context("the engine's answer is not the expected JSON")
+    }
+}

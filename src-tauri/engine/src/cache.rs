@@ -1,0 +1,231 @@
+//! The cache's limits: a size cap (least recently used items are evicted
+//! first; pinned items, items being read and items being downloaded are
+//! kept) and a minimum of free disk space (below it downloads pause, and
+//! resume by themselves when space returns).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::Shared;
+use crate::error::{Error, Result};
+use crate::events::{Event, RemoveReason};
+use crate::item::Item;
+use crate::size::format_size;
+
+/// How often the limits are checked.
+const PERIOD: Duration = Duration::from_millis(500);
+
+/// One item as eviction sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    pub id: String,
+    /// Bytes it occupies or, while downloading, will occupy once complete.
+    pub bytes: u64,
+    pub last_access: u64,
+    /// Not pinned, not being read, not being downloaded.
+    pub evictable: bool,
+}
+
+/// The items to evict, oldest access first, until `cap` holds; `None` when
+/// even evicting every evictable item would not be enough.
+pub fn choose_evictions(usage: &[Usage], cap: u64) -> (Vec<String>, bool) {
+    let mut total: u64 = usage.iter().map(|u| u.bytes).sum();
+    let mut candidates: Vec<&Usage> = usage.iter().filter(|u| u.evictable).collect();
+    candidates.sort_by_key(|u| (u.last_access, u.id.clone()));
+    let mut victims = Vec::new();
+    for u in candidates {
+        if total <= cap {
+            break;
+        }
+        total -= u.bytes;
+        victims.push(u.id.clone());
+    }
+    (victims, total <= cap)
+}
+
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = shared.cancel.cancelled() => return,
+        }
+        enforce(&shared).await;
+    }
+}
+
+async fn enforce(shared: &Arc<Shared>) {
+    let items: Vec<Arc<Item>> = shared.items().values().cloned().collect();
+    let store = shared.store.clone();
+    let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
+    let measured = tokio::task::spawn_blocking(move || {
+        let allocated: Vec<u64> = ids.iter().map(|id| store.allocated(id)).collect();
+        (allocated, store.free_space().ok())
+    })
+    .await;
+    let Ok((allocated, free)) = measured else { return };
+
+    let cap = shared.config.cache_cap;
+    let usage: Vec<Usage> = items
+        .iter()
+        .zip(&allocated)
+        .map(|(item, &bytes)| {
+            let st = item.lock();
+            let downloading = !st.workers.is_empty();
+            let projected = match st.meta.size {
+                Some(size) if downloading => bytes.max(size),
+                _ => bytes,
+            };
+            Usage {
+                id: item.id().to_string(),
+                bytes: projected,
+                last_access: st.meta.last_access,
+                evictable: !st.meta.pinned && !downloading && item.readers.load(Ordering::SeqCst) == 0,
+            }
+        })
+        .collect();
+    let (victims, fits) = choose_evictions(&usage, cap);
+    for id in victims {
+        if let Ok(item) = shared.item(&id) {
+            tracing::info!("evicting item {id} to keep the cache under {}", format_size(cap));
+            let _ = remove_item(shared, &item, RemoveReason::Evicted).await;
+        }
+    }
+
+    let low_space = free.is_some_and(|free| free < shared.config.min_free);
+    for item in &items {
+        let hold = {
+            let st = item.lock();
+            if st.size_known_and_complete() || st.meta.failure.is_some() {
+                continue;
+            }
+            if st.meta.size.is_some_and(|size| size > cap) {
+                None // failed below
+            } else if low_space {
+                Some(format!(
+                    "waiting for disk space: {} free, keeping {}",
+                    format_size(free.unwrap_or(0)),
+                    format_size(shared.config.min_free)
+                ))
+            } else if !fits && st.meta.size.is_some() {
+                Some(format!(
+                    "waiting for room in the cache (cap {})",
+                    format_size(cap)
+                ))
+            } else {
+                None
+            }
+        };
+        let too_big = item.lock().meta.size.filter(|&size| size > cap);
+        if let Some(size) = too_big {
+            fail(
+                shared,
+                item,
+                format!(
+                    "the file ({}) is larger than the cache cap ({})",
+                    format_size(size),
+                    format_size(cap)
+                ),
+            );
+            continue;
+        }
+        set_hold(shared, item, hold);
+    }
+}
+
+fn set_hold(shared: &Shared, item: &Item, hold: Option<String>) {
+    let changed = {
+        let mut st = item.lock();
+        if st.hold == hold {
+            false
+        } else {
+            if hold.is_some() {
+                st.cancel_workers();
+            }
+            st.hold = hold;
+            true
+        }
+    };
+    if changed {
+        item.kick.notify_one();
+        shared.emit_state(item);
+    }
+}
+
+fn fail(shared: &Shared, item: &Item, reason: String) {
+    {
+        let mut st = item.lock();
+        st.meta.failure = Some(reason);
+        st.cancel_workers();
+    }
+    item.notify_readers();
+    item.kick.notify_one();
+    shared.emit_state(item);
+}
+
+/// Removes an item: open responses end, fetches stop, files are deleted.
+pub(crate) async fn remove_item(shared: &Shared, item: &Item, reason: RemoveReason) -> Result<()> {
+    {
+        let mut st = item.lock();
+        st.removed = true;
+        st.cancel_workers();
+    }
+    item.cancel.cancel();
+    item.notify_readers();
+    shared.items().remove(item.id());
+    // Let a checkpoint in progress finish before the files go.
+    let _saving = item.save_lock.lock().await;
+    let store = shared.store.clone();
+    let id = item.id().to_string();
+    tokio::task::spawn_blocking(move || store.remove_item(&id))
+        .await
+        .map_err(|e| Error::io("remove task failed", std::io::Error::other(e)))?
+        .map_err(|e| Error::io(format!("cannot delete item {}", item.id()), e))?;
+    shared.emit(Event::Removed {
+        id: item.id().to_string(),
+        reason,
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(id: &str, bytes: u64, last_access: u64, evictable: bool) -> Usage {
+        Usage {
+            id: id.into(),
+            bytes,
+            last_access,
+            evictable,
+        }
+    }
+
+    #[test]
+    fn evicts_least_recently_used_first_until_under_cap() {
+        let usage = [
+            u("new", 40, 30, true),
+            u("old", 40, 10, true),
+            u("mid", 40, 20, true),
+        ];
+        assert_eq!(choose_evictions(&usage, 100), (vec!["old".to_string()], true));
+        assert_eq!(
+            choose_evictions(&usage, 50),
+            (vec!["old".to_string(), "mid".to_string()], true)
+        );
+        assert_eq!(choose_evictions(&usage, 120), (vec![], true));
+    }
+
+    #[test]
+    fn pinned_in_use_and_downloading_items_are_kept() {
+        let usage = [
+            u("pinned", 60, 1, false),
+            u("free", 30, 50, true),
+            u("reading", 30, 2, false),
+        ];
+        assert_eq!(choose_evictions(&usage, 100), (vec!["free".to_string()], true));
+        assert_eq!(choose_evictions(&usage, 50), (vec!["free".to_string()], false));
+    }
+}

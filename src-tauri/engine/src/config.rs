@@ -1,0 +1,49 @@
+//! Engine settings. Defaults are what `spool serve` uses.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings the engine starts with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Per-user data directory: items, metadata, `engine.json`, the lock.
+    pub data_dir: PathBuf,
+    /// Upper bound on the bytes the cache may occupy on disk.
+    pub cache_cap: u64,
+    /// Free space to keep on the cache's filesystem; below it downloads pause.
+    pub min_free: u64,
+    /// Origin connections one item may use at once.
+    pub connections_per_item: usize,
+    /// An item with transient origin faults and no progress for this long fails.
+    pub stall_timeout: Duration,
+    /// A reader waiting further than this ahead of every running fetch gets
+    /// a fetch of its own at its offset (a seek).
+    pub seek_threshold: u64,
+    /// Fsync and record progress after this many new bytes…
+    pub checkpoint_bytes: u64,
+    /// …or after this long, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// How long one origin request may wait for its response headers, or
+    /// between two body chunks, before it counts as a transient fault.
+    pub origin_timeout: Duration,
+}
+
+pub const DEFAULT_PORT: u16 = 17173;
+pub const GIB: u64 = 1 << 30;
+pub const MIB: u64 = 1 << 20;
+
+impl Config {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            cache_cap: 10 * GIB,
+            min_free: GIB,
+            connections_per_item: 4,
+            stall_timeout: Duration::from_secs(30),
+            seek_threshold: 2 * MIB,
+            checkpoint_bytes: 16 * MIB,
+            checkpoint_interval: Duration::from_secs(1),
+            origin_timeout: Duration::from_secs(20),
+        }
+    }
+}

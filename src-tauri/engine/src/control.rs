@@ -1,0 +1,207 @@
+//! The JSON control API under `/api/`, for the CLI and scripts. The bearer
+//! token (from `engine.json`) is checked before routing, so unknown paths
+//! say 401 too. Errors are `{code, message}`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, Limited, StreamBody};
+use hyper::body::Incoming;
+use serde::{Deserialize, Serialize};
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::engine::{Engine, Shared};
+use crate::error::Error;
+use crate::item::Abort;
+use crate::proxy::body::{self, ProxyBody};
+
+/// Largest request body accepted (an add request is a URL and a few headers).
+const MAX_BODY: usize = 64 * 1024;
+
+/// `POST /api/items`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddRequest {
+    pub url: String,
+    /// `Name: value` lines.
+    #[serde(default)]
+    pub headers: Vec<String>,
+}
+
+/// Every error the API returns.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Response<ProxyBody> {
+    if !authorized(&req, &shared.control_token) {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or wrong bearer token",
+        );
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return response;
+    }
+    let engine = Engine::from_shared(shared.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    let segments: Vec<&str> = path.split('/').skip(2).collect(); // after "", "api"
+    match (method, segments.as_slice()) {
+        (Method::GET, ["items"]) => json(StatusCode::OK, &engine.items()),
+        (Method::POST, ["items"]) => {
+            let add: AddRequest = match read_json(req).await {
+                Ok(add) => add,
+                Err(response) => return response,
+            };
+            match engine.add(&add.url, &add.headers).await {
+                Ok(view) => json(StatusCode::CREATED, &view),
+                Err(e) => engine_error(&e),
+            }
+        }
+        (Method::GET, ["items", id]) => result(engine.item(id)),
+        (Method::DELETE, ["items", id]) => match engine.remove(id).await {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
+            Err(e) => engine_error(&e),
+        },
+        (Method::POST, ["items", id, action]) => match *action {
+            "pin" => result(engine.set_pinned(id, true).await),
+            "unpin" => result(engine.set_pinned(id, false).await),
+            "pause" => result(engine.pause(id).await),
+            "resume" => result(engine.resume(id).await),
+            _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
+        },
+        (Method::GET, ["events"]) => events(shared),
+        (_, ["items"] | ["items", _] | ["items", _, _] | ["events"]) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed here",
+        ),
+        _ => error(StatusCode::NOT_FOUND, "not_found", "no such API path"),
+    }
+}
+
+/// Compares the bearer token in constant time.
+fn authorized<B>(req: &Request<B>, token: &str) -> bool {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return false;
+    };
+    let Some(given) = value.as_bytes().strip_prefix(b"Bearer ") else {
+        return false;
+    };
+    let expected = token.as_bytes();
+    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, Response<ProxyBody>> {
+    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) => {
+            return Err(error(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                &format!("cannot read the body: {e}"),
+            ))
+        }
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("invalid JSON: {e}"),
+        )
+    })
+}
+
+/// `GET /api/events`: server-sent events, one JSON [`crate::Event`] each.
+fn events(shared: &Arc<Shared>) -> Response<ProxyBody> {
+    let cancel = shared.cancel.clone();
+    let stream = BroadcastStream::new(shared.events.subscribe())
+        .take_until(async move { cancel.cancelled().await })
+        .map(|event| {
+            let line = match event {
+                Ok(event) => format!("data: {}\n\n", serde_json::to_string(&event).unwrap_or_default()),
+                // Lagged: tell the client to re-read the list.
+                Err(missed) => format!("event: lagged\ndata: {missed}\n\n"),
+            };
+            Ok::<_, Abort>(Frame::data(Bytes::from(line)))
+        });
+    let body = StreamBody::new(stream).boxed_unsync();
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(body)
+        .unwrap_or_else(|_| {
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "cannot build the response",
+            )
+        })
+}
+
+fn result<T: Serialize>(value: Result<T, Error>) -> Response<ProxyBody> {
+    match value {
+        Ok(value) => json(StatusCode::OK, &value),
+        Err(e) => engine_error(&e),
+    }
+}
+
+fn engine_error(e: &Error) -> Response<ProxyBody> {
+    let status = match e {
+        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } => StatusCode::BAD_REQUEST,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::OriginStatus { .. } | Error::OriginUnreachable(_) => StatusCode::BAD_GATEWAY,
+        Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    error(status, e.code(), &e.to_string())
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
+    json(
+        status,
+        &ApiError {
+            code: code.to_string(),
+            message: message.to_string(),
+        },
+    )
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {
+    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let mut response = Response::new(body::full(bytes));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_token_must_match_exactly() {
+        let req = |value: Option<&str>| {
+            let mut builder = Request::builder();
+            if let Some(v) = value {
+                builder = builder.header(header::AUTHORIZATION, v);
+            }
+            builder.body(()).unwrap()
+        };
+        assert!(authorized(&req(Some("Bearer abc")), "abc"));
+        assert!(!authorized(&req(Some("Bearer abd")), "abc"));
+        assert!(!authorized(&req(Some("Bearer ab")), "abc"));
+        assert!(!authorized(&req(Some("bearer abc")), "abc"));
+        assert!(!authorized(&req(Some("abc")), "abc"));
+        assert!(!authorized(&req(None), "abc"));
+    }
+}

@@ -1,0 +1,269 @@
+//! Which origin fetches an item should run: a pure function of what is
+//! present, what is being fetched, and where readers wait.
+//!
+//! Readers come first: a reader waiting at an offset that no running fetch
+//! will reach soon gets a fetch of its own there (a seek). Then the
+//! background filler completes the file with the remaining connections,
+//! splitting the largest remaining span when every gap is already taken
+//! (segmented downloading).
+
+use crate::ranges::{ByteRange, RangeSet};
+
+/// A running fetch as the scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fetch {
+    pub id: u64,
+    /// Next offset it will write.
+    pub pos: u64,
+    /// Exclusive end of what it will write.
+    pub end: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Start a fetch of this span.
+    Start(ByteRange),
+    /// Make a running fetch stop at `end` (another fetch takes the rest).
+    Shrink { id: u64, end: u64 },
+    /// Stop a running fetch that serves no reader, to free its connection.
+    Stop { id: u64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    pub size: u64,
+    pub present: &'a RangeSet,
+    pub fetches: &'a [Fetch],
+    /// Offsets readers wait on.
+    pub demands: &'a [u64],
+    pub max_fetches: usize,
+    /// False when the item is paused: only readers' demands are fetched.
+    pub background: bool,
+    /// A fetch "serves" a demand up to this far ahead of its position.
+    pub seek_threshold: u64,
+    /// Never split a span into parts smaller than this.
+    pub min_split: u64,
+}
+
+pub fn plan(input: &Inputs) -> Vec<Action> {
+    let mut fetches = input.fetches.to_vec();
+    let mut actions = Vec::new();
+    let serves = |f: &Fetch, d: u64| f.pos <= d && d < f.end && d - f.pos < input.seek_threshold;
+
+    let mut demands = input.demands.to_vec();
+    demands.sort_unstable();
+    demands.dedup();
+    for &d in &demands {
+        if d >= input.size || input.present.covers(d, d + 1) || fetches.iter().any(|f| serves(f, d)) {
+            continue;
+        }
+        if fetches.len() >= input.max_fetches.max(1) {
+            // Free a connection from a fetch no reader needs right now.
+            let idle = fetches
+                .iter()
+                .position(|f| !demands.iter().any(|&o| serves(f, o)));
+            let Some(i) = idle else { continue };
+            actions.push(Action::Stop { id: fetches[i].id });
+            fetches.remove(i);
+        }
+        let Some(gap) = input.present.first_gap_from(d, input.size) else {
+            continue;
+        };
+        let mut end = gap.end;
+        for f in fetches.iter_mut() {
+            if f.pos <= d && d < f.end {
+                // The running fetch is too far behind: it stops where this one starts.
+                end = end.min(f.end);
+                f.end = d;
+                actions.push(Action::Shrink { id: f.id, end: d });
+            } else if f.pos > d {
+                end = end.min(f.pos);
+            }
+        }
+        actions.push(Action::Start(ByteRange::new(d, end)));
+        fetches.push(Fetch { id: 0, pos: d, end });
+    }
+
+    if !input.background {
+        return actions;
+    }
+    while fetches.len() < input.max_fetches.max(1) {
+        if let Some(gap) = first_untaken_gap(input.present, &fetches, input.size) {
+            actions.push(Action::Start(gap));
+            fetches.push(Fetch {
+                id: 0,
+                pos: gap.start,
+                end: gap.end,
+            });
+            continue;
+        }
+        // Every gap is taken: split the largest remaining span in two.
+        let Some(largest) = fetches.iter_mut().max_by_key(|f| f.end - f.pos) else {
+            break;
+        };
+        let remaining = largest.end - largest.pos;
+        if remaining < 2 * input.min_split {
+            break;
+        }
+        let mid = largest.pos + remaining / 2;
+        let end = largest.end;
+        largest.end = mid;
+        if largest.id != 0 {
+            actions.push(Action::Shrink {
+                id: largest.id,
+                end: mid,
+            });
+        } else if let Some(Action::Start(r)) = actions
+            .iter_mut()
+            .rev()
+            .find(|a| matches!(a, Action::Start(r) if r.end == end))
+        {
+            // A fetch planned in this same call: just start it shorter.
+            r.end = mid;
+        }
+        actions.push(Action::Start(ByteRange::new(mid, end)));
+        fetches.push(Fetch { id: 0, pos: mid, end });
+    }
+    actions
+}
+
+/// The first missing span that no fetch is going to write.
+fn first_untaken_gap(present: &RangeSet, fetches: &[Fetch], size: u64) -> Option<ByteRange> {
+    let mut taken = present.clone();
+    for f in fetches {
+        taken.insert(f.pos, f.end);
+    }
+    taken.first_gap_from(0, size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1 << 20;
+
+    fn set(spans: &[(u64, u64)]) -> RangeSet {
+        let mut s = RangeSet::new();
+        for &(a, b) in spans {
+            s.insert(a, b);
+        }
+        s
+    }
+
+    fn inputs<'a>(present: &'a RangeSet, fetches: &'a [Fetch], demands: &'a [u64], max: usize) -> Inputs<'a> {
+        Inputs {
+            size: 100 * MIB,
+            present,
+            fetches,
+            demands,
+            max_fetches: max,
+            background: true,
+            seek_threshold: 2 * MIB,
+            min_split: 4 * MIB,
+        }
+    }
+
+    fn start(a: u64, b: u64) -> Action {
+        Action::Start(ByteRange::new(a, b))
+    }
+
+    #[test]
+    fn an_empty_item_starts_one_fetch_then_splits() {
+        let present = RangeSet::new();
+        assert_eq!(plan(&inputs(&present, &[], &[], 1)), vec![start(0, 100 * MIB)]);
+        assert_eq!(
+            plan(&inputs(&present, &[], &[], 2)),
+            vec![start(0, 50 * MIB), start(50 * MIB, 100 * MIB)]
+        );
+    }
+
+    #[test]
+    fn a_reader_near_a_running_fetch_waits_for_it() {
+        let present = set(&[(0, 10 * MIB)]);
+        let fetches = [Fetch {
+            id: 1,
+            pos: 10 * MIB,
+            end: 100 * MIB,
+        }];
+        assert_eq!(plan(&inputs(&present, &fetches, &[11 * MIB], 1)), vec![]);
+    }
+
+    #[test]
+    fn a_far_seek_takes_over_the_rest_of_the_span() {
+        let present = set(&[(0, 10 * MIB)]);
+        let fetches = [Fetch {
+            id: 1,
+            pos: 10 * MIB,
+            end: 100 * MIB,
+        }];
+        assert_eq!(
+            plan(&inputs(&present, &fetches, &[90 * MIB], 2)),
+            vec![
+                Action::Shrink { id: 1, end: 90 * MIB },
+                start(90 * MIB, 100 * MIB)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_far_seek_with_no_free_connection_stops_the_background_fetch() {
+        let present = set(&[(0, 10 * MIB)]);
+        let fetches = [Fetch {
+            id: 1,
+            pos: 10 * MIB,
+            end: 100 * MIB,
+        }];
+        assert_eq!(
+            plan(&inputs(&present, &fetches, &[90 * MIB], 1)),
+            vec![Action::Stop { id: 1 }, start(90 * MIB, 100 * MIB)]
+        );
+    }
+
+    #[test]
+    fn a_seek_never_preempts_a_fetch_serving_another_reader() {
+        let present = RangeSet::new();
+        let fetches = [Fetch {
+            id: 1,
+            pos: 0,
+            end: 100 * MIB,
+        }];
+        assert_eq!(plan(&inputs(&present, &fetches, &[MIB, 90 * MIB], 1)), vec![]);
+    }
+
+    #[test]
+    fn a_seek_fetch_ends_at_the_next_present_byte() {
+        let present = set(&[(0, 10 * MIB), (95 * MIB, 100 * MIB)]);
+        let mut i = inputs(&present, &[], &[90 * MIB], 1);
+        i.background = false;
+        assert_eq!(plan(&i), vec![start(90 * MIB, 95 * MIB)]);
+    }
+
+    #[test]
+    fn background_fills_gaps_before_splitting() {
+        let present = set(&[(0, 10 * MIB), (20 * MIB, 100 * MIB)]);
+        let fetches = [Fetch {
+            id: 1,
+            pos: 10 * MIB,
+            end: 12 * MIB,
+        }];
+        // Gap 12..20 is untaken; the new fetch is then split in two.
+        assert_eq!(
+            plan(&inputs(&present, &fetches, &[], 3)),
+            vec![start(12 * MIB, 16 * MIB), start(16 * MIB, 20 * MIB)]
+        );
+    }
+
+    #[test]
+    fn paused_items_fetch_only_for_readers() {
+        let present = RangeSet::new();
+        let mut i = inputs(&present, &[], &[], 4);
+        i.background = false;
+        assert_eq!(plan(&i), vec![]);
+    }
+
+    #[test]
+    fn a_complete_item_needs_nothing() {
+        let present = set(&[(0, 100 * MIB)]);
+        assert_eq!(plan(&inputs(&present, &[], &[5], 4)), vec![]);
+    }
+}

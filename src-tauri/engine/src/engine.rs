@@ -1,0 +1,438 @@
+//! The engine handle: start, the item operations the CLI and the desktop
+//! use, and shutdown. Shared state lives behind an `Arc`; the handle is
+//! cheap to clone.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::download::{self, origin};
+use crate::error::{Error, Result};
+use crate::events::{Event, ItemView, RemoveReason};
+use crate::item::Item;
+use crate::name;
+use crate::ranges::RangeSet;
+use crate::store::{DirLock, EngineFile, ItemMeta, ItemSource, Store};
+use crate::{cache, proxy, token};
+
+/// What a client of the engine needs to reach it.
+#[derive(Debug, Clone)]
+pub struct EngineInfo {
+    pub port: u16,
+    pub data_dir: PathBuf,
+    /// Bearer token of the control API.
+    pub control_token: String,
+}
+
+/// A running engine. Clones share it; [`Engine::shutdown`] stops it.
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+/// Everything the engine's tasks share.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub store: Store,
+    pub items: Mutex<HashMap<String, Arc<Item>>>,
+    pub events: broadcast::Sender<Event>,
+    pub client: reqwest::Client,
+    /// Cancelled once, at shutdown; every task selects on it.
+    pub cancel: CancellationToken,
+    pub tasks: TaskTracker,
+    pub port: u16,
+    pub control_token: String,
+    _lock: DirLock,
+}
+
+impl Shared {
+    pub fn items(&self) -> MutexGuard<'_, HashMap<String, Arc<Item>>> {
+        self.items.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn item(&self, id: &str) -> Result<Arc<Item>> {
+        self.items()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    pub fn item_by_token(&self, token: &str) -> Option<Arc<Item>> {
+        self.items().values().find(|i| i.source.token == token).cloned()
+    }
+
+    pub fn stream_url(&self, item: &Item) -> String {
+        let name = item.lock().meta.name.clone();
+        format!(
+            "http://127.0.0.1:{}/m/{}/{}",
+            self.port,
+            item.source.token,
+            name::url_segment(&name)
+        )
+    }
+
+    pub fn view(&self, item: &Item) -> ItemView {
+        item.view(self.stream_url(item))
+    }
+
+    pub fn emit(&self, event: Event) {
+        // No receivers is fine: nobody is listening.
+        let _ = self.events.send(event);
+    }
+
+    pub fn emit_state(&self, item: &Item) {
+        let (state, error) = {
+            let st = item.lock();
+            (st.state(), st.reason())
+        };
+        self.emit(Event::StateChanged {
+            id: item.id().to_string(),
+            state,
+            error,
+        });
+    }
+}
+
+impl Engine {
+    /// Takes the data directory, loads its items, starts serving on
+    /// `listener` (bound by the caller: tests bind `127.0.0.1:0`) and resumes
+    /// unfinished downloads.
+    pub async fn start(config: Config, listener: TcpListener) -> Result<Engine> {
+        let store = Store::open(&config.data_dir)?;
+        let lock = store.lock()?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::io("cannot read the listening address", e))?
+            .port();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("spool/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::io("cannot create the HTTP client", std::io::Error::other(e)))?;
+        let shared = Arc::new(Shared {
+            config,
+            store,
+            items: Mutex::new(HashMap::new()),
+            events: broadcast::channel(1024).0,
+            client,
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            port,
+            control_token: token::secret(),
+            _lock: lock,
+        });
+        load_items(&shared);
+        shared.store.write_engine_file(&EngineFile {
+            pid: std::process::id(),
+            port,
+            token: shared.control_token.clone(),
+        })?;
+        shared.tasks.spawn(proxy::serve(listener, shared.clone()));
+        shared.tasks.spawn(cache::run(shared.clone()));
+        let items: Vec<_> = shared.items().values().cloned().collect();
+        for item in items {
+            download::spawn_supervisor(&shared, item, None);
+        }
+        Ok(Engine { shared })
+    }
+
+    pub fn info(&self) -> EngineInfo {
+        EngineInfo {
+            port: self.shared.port,
+            data_dir: self.shared.config.data_dir.clone(),
+            control_token: self.shared.control_token.clone(),
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Adds `url` (or returns the item that already has it). `headers` are
+    /// `Name: value` lines sent on every origin request of the item.
+    ///
+    /// Probes the origin first: a definitive refusal (401, 403, 404, 410, an
+    /// unknown host, a refused connection) is an error and adds nothing; a
+    /// transient fault adds the item anyway and the downloader retries.
+    pub async fn add(&self, url: &str, headers: &[String]) -> Result<ItemView> {
+        let shared = &self.shared;
+        let url = validate_url(url)?;
+        let headers = parse_headers(headers)?;
+        if let Some(existing) = find_by_url(shared, &url) {
+            return Ok(shared.view(&existing));
+        }
+        let probe = origin::send(
+            &shared.client,
+            origin::Request {
+                url: &url,
+                headers: &headers,
+                range: Some((0, None)),
+                if_range: None,
+                timeout: shared.config.origin_timeout,
+            },
+        )
+        .await;
+        let mut meta = ItemMeta {
+            name: name::display_name(None, &url),
+            last_access: unix_now(),
+            ..ItemMeta::default()
+        };
+        let first = match probe {
+            Ok(response) => {
+                let answer = origin::answer(&response);
+                match answer {
+                    Ok(answer) => {
+                        download::learn(&mut meta, &answer, &url);
+                        Some(response)
+                    }
+                    Err(e) => {
+                        tracing::warn!("probe of a new item: {}", e.message());
+                        None
+                    }
+                }
+            }
+            Err(origin::FetchError::Definitive(m)) | Err(origin::FetchError::Unreachable(m)) => {
+                return Err(if m.starts_with("origin answered") {
+                    Error::OriginStatus {
+                        status: m.trim_start_matches("origin answered ").to_string(),
+                    }
+                } else {
+                    Error::OriginUnreachable(m)
+                });
+            }
+            Err(e) => {
+                tracing::info!("origin not ready yet ({}); the download will retry", e.message());
+                None
+            }
+        };
+        if shared.cancel.is_cancelled() {
+            return Err(Error::ShuttingDown);
+        }
+        // Two adds of one URL may race through the probe: the first wins.
+        let _guard = ADD_LOCK.lock().await;
+        if let Some(existing) = find_by_url(shared, &url) {
+            return Ok(shared.view(&existing));
+        }
+        let source = ItemSource {
+            id: unique_id(shared),
+            token: token::secret(),
+            source_url: url,
+            headers,
+            created: unix_now(),
+        };
+        let file = shared.store.create_item(&source, &meta)?;
+        let item = Arc::new(Item::new(source, meta, file, shared.cancel.child_token()));
+        shared.items().insert(item.id().to_string(), item.clone());
+        let view = shared.view(&item);
+        shared.emit(Event::Added { item: view.clone() });
+        download::spawn_supervisor(shared, item, first);
+        Ok(view)
+    }
+
+    pub fn items(&self) -> Vec<ItemView> {
+        let items: Vec<_> = self.shared.items().values().cloned().collect();
+        let mut views: Vec<_> = items
+            .iter()
+            .map(|i| (i.source.created, self.shared.view(i)))
+            .collect();
+        views.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        views.into_iter().map(|(_, v)| v).collect()
+    }
+
+    pub fn item(&self, id: &str) -> Result<ItemView> {
+        let item = self.shared.item(id)?;
+        Ok(self.shared.view(&item))
+    }
+
+    /// Which byte ranges of an item are present (for a progress bar).
+    pub fn present(&self, id: &str) -> Result<RangeSet> {
+        Ok(self.shared.item(id)?.lock().written.clone())
+    }
+
+    /// Removes an item: its open responses end, its files are deleted.
+    pub async fn remove(&self, id: &str) -> Result<()> {
+        let item = self.shared.item(id)?;
+        cache::remove_item(&self.shared, &item, RemoveReason::User).await
+    }
+
+    pub async fn set_pinned(&self, id: &str, pinned: bool) -> Result<ItemView> {
+        let item = self.shared.item(id)?;
+        item.lock().meta.pinned = pinned;
+        download::save(&self.shared, &item).await;
+        Ok(self.shared.view(&item))
+    }
+
+    pub async fn pause(&self, id: &str) -> Result<ItemView> {
+        let item = self.shared.item(id)?;
+        item.lock().meta.paused = true;
+        item.kick.notify_one();
+        download::save(&self.shared, &item).await;
+        self.shared.emit_state(&item);
+        Ok(self.shared.view(&item))
+    }
+
+    /// Resumes a paused item, or retries a failed one.
+    pub async fn resume(&self, id: &str) -> Result<ItemView> {
+        let item = self.shared.item(id)?;
+        let was_failed = {
+            let mut st = item.lock();
+            st.meta.paused = false;
+            st.failures = 0;
+            st.retry_at = None;
+            st.last_progress = std::time::Instant::now();
+            st.meta.failure.take().is_some()
+        };
+        download::save(&self.shared, &item).await;
+        if was_failed {
+            download::spawn_supervisor(&self.shared, item.clone(), None);
+        }
+        item.kick.notify_one();
+        self.shared.emit_state(&item);
+        Ok(self.shared.view(&item))
+    }
+
+    /// Stops serving, stops downloads, saves progress, releases the data
+    /// directory. Returns within a few seconds.
+    pub async fn shutdown(&self) {
+        self.shared.cancel.cancel();
+        self.shared.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(4), self.shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some tasks did not stop in time");
+        }
+        self.shared.store.remove_engine_file();
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Engine {
+        Engine { shared }
+    }
+}
+
+/// Serializes the final check-and-insert of `add`.
+static ADD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn find_by_url(shared: &Shared, url: &str) -> Option<Arc<Item>> {
+    shared
+        .items()
+        .values()
+        .find(|i| i.source.source_url == url)
+        .cloned()
+}
+
+fn unique_id(shared: &Shared) -> String {
+    let items = shared.items();
+    loop {
+        let id = token::item_id();
+        if !items.contains_key(&id) {
+            return id;
+        }
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn validate_url(url: &str) -> Result<String> {
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("only http and https URLs can be streamed"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("no host"));
+    }
+    Ok(parsed.to_string())
+}
+
+/// `Name: value` lines into pairs, rejecting what HTTP would reject.
+fn parse_headers(lines: &[String]) -> Result<Vec<(String, String)>> {
+    lines
+        .iter()
+        .map(|line| {
+            let invalid = |reason: &str| Error::InvalidHeader {
+                // Never echo the value: it may be a secret.
+                header: line.split(':').next().unwrap_or_default().to_string(),
+                reason: reason.to_string(),
+            };
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| invalid("expected 'Name: value'"))?;
+            let (name, value) = (name.trim(), value.trim());
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid("not a valid header name"))?;
+            http::HeaderValue::from_str(value).map_err(|_| invalid("not a valid header value"))?;
+            Ok((name.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// Builds the runtime items from disk. A damaged state file costs that
+/// item's progress, never the engine's start: the item is probed again.
+fn load_items(shared: &Arc<Shared>) {
+    let (loaded, problems) = shared.store.load_items();
+    for problem in problems {
+        tracing::warn!("{problem}");
+    }
+    for entry in loaded {
+        let id = entry.source.id.clone();
+        let meta = match entry.meta {
+            Ok(meta) => meta,
+            Err(reason) => {
+                tracing::warn!("item {id}: {reason}; its download starts over");
+                ItemMeta {
+                    name: name::display_name(None, &entry.source.source_url),
+                    last_access: unix_now(),
+                    ..ItemMeta::default()
+                }
+            }
+        };
+        let file = match shared.store.open_data(&id) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!("item {id}: cannot open its data file: {e}; skipped");
+                continue;
+            }
+        };
+        let item = Arc::new(Item::new(entry.source, meta, file, shared.cancel.child_token()));
+        shared.items().insert(id, item);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_must_be_http() {
+        assert!(validate_url("http://127.0.0.1:9/a.mp4").is_ok());
+        assert!(validate_url("https://example.org/a").is_ok());
+        assert!(matches!(validate_url("ftp://h/a"), Err(Error::InvalidUrl { .. })));
+        assert!(matches!(validate_url("not a url"), Err(Error::InvalidUrl { .. })));
+    }
+
+    #[test]
+    fn header_lines_are_parsed_and_secrets_not_echoed() {
+        let ok = parse_headers(&["Authorization: Bearer abc".into(), "Cookie:a=b".into()]).unwrap();
+        assert_eq!(ok[0], ("Authorization".into(), "Bearer abc".into()));
+        assert_eq!(ok[1], ("Cookie".into(), "a=b".into()));
+        let err = parse_headers(&["X-Secret: bad\u{7f}value".into()]).unwrap_err();
+        assert!(!err.to_string().contains("bad"), "{err}");
+        assert!(parse_headers(&["no colon".into()]).is_err());
+        assert!(parse_headers(&["bad name: x".into()]).is_err());
+    }
+}

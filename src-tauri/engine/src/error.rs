@@ -1,0 +1,57 @@
+//! The engine's typed errors. Each has a stable `code` for the control API
+//! and the desktop UI (`{code, message}`).
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("another spool engine (pid {pid}, port {port}) already owns {dir}")]
+    Locked { dir: PathBuf, pid: u32, port: u16 },
+    #[error("another spool engine already owns {dir}")]
+    LockedUnknown { dir: PathBuf },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("invalid header {header:?}: {reason}")]
+    InvalidHeader { header: String, reason: String },
+    /// The origin gave a definitive answer: 401, 403, 404, 410, …
+    #[error("origin answered {status}")]
+    OriginStatus { status: String },
+    /// The origin cannot be reached at all: unknown host, refused connection.
+    #[error("{0}")]
+    OriginUnreachable(String),
+    #[error("no item with id {0:?}")]
+    NotFound(String),
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// A short machine-readable code for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Locked { .. } | Error::LockedUnknown { .. } => "locked",
+            Error::Io { .. } => "io",
+            Error::InvalidUrl { .. } => "invalid_url",
+            Error::InvalidHeader { .. } => "invalid_header",
+            Error::OriginStatus { .. } => "origin_status",
+            Error::OriginUnreachable(_) => "origin_unreachable",
+            Error::NotFound(_) => "not_found",
+            Error::ShuttingDown => "shutting_down",
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! What the engine tells the outside world: item views and change events on
+//! a broadcast channel (the desktop forwards them as Tauri events).
+
+use serde::{Deserialize, Serialize};
+
+/// An item's life-cycle state as users and scripts see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemState {
+    Queued,
+    Downloading,
+    Paused,
+    Complete,
+    Failed,
+}
+
+impl ItemState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ItemState::Queued => "queued",
+            ItemState::Downloading => "downloading",
+            ItemState::Paused => "paused",
+            ItemState::Complete => "complete",
+            ItemState::Failed => "failed",
+        }
+    }
+}
+
+/// One item as `spool ls --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemView {
+    pub id: String,
+    pub source_url: String,
+    pub stream_url: String,
+    pub name: String,
+    /// `None` while the origin has not told the length.
+    pub size: Option<u64>,
+    pub downloaded: u64,
+    pub state: ItemState,
+    pub pinned: bool,
+    /// Why the item failed or is paused, for people.
+    pub error: Option<String>,
+}
+
+/// Why an item left the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoveReason {
+    /// Removed by the user (`spool rm`, the UI).
+    User,
+    /// Evicted to keep the cache under its cap.
+    Evicted,
+}
+
+/// A change to the cache. Receivers can lag (a broadcast channel drops the
+/// oldest events): on `Lagged`, re-read the item list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Added {
+        item: ItemView,
+    },
+    /// Bytes arrived. Sent at most about ten times a second per item.
+    Progress {
+        id: String,
+        downloaded: u64,
+        size: Option<u64>,
+        /// Bytes per second over the last interval.
+        rate: u64,
+    },
+    StateChanged {
+        id: String,
+        state: ItemState,
+        error: Option<String>,
+    },
+    /// The origin's file changed: the old bytes were discarded and the
+    /// download starts over.
+    Restarted {
+        id: String,
+        reason: String,
+    },
+    Removed {
+        id: String,
+        reason: RemoveReason,
+    },
+}

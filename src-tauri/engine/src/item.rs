@@ -1,0 +1,322 @@
+//! An item at run time: its saved state plus what only lives in memory
+//! (bytes written but not yet fsynced, waiting readers, running fetches).
+//!
+//! Locking: `Item::state` is a `std::sync::Mutex`; nothing is awaited and no
+//! file I/O happens while it is held. Every change readers care about bumps
+//! `changed`, so a reader checks the state, then awaits the next bump, and
+//! cannot miss one (`watch` remembers what a receiver has seen).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{ItemState, ItemView};
+use crate::ranges::RangeSet;
+use crate::store::{ItemMeta, ItemSource};
+
+/// A fetch running for an item: it writes `[pos, end)` from one origin response.
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerSlot {
+    pub id: u64,
+    pub pos: u64,
+    /// Exclusive; `u64::MAX` when the length is unknown. The scheduler may
+    /// lower it while the fetch runs (another fetch took over the rest).
+    pub end: u64,
+    pub cancel: CancellationToken,
+}
+
+/// Mutable state of an item, behind `Item::state`.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    /// The data file of the current generation. A changed origin file gets a
+    /// new data file, so a fetch of the old version that is still writing
+    /// can only write into the old, unlinked one.
+    pub file: Arc<File>,
+    /// What is saved in `state.json`; `meta.present` lags `written`.
+    pub meta: ItemMeta,
+    /// Bytes in the data file (fsynced or not): what readers may read.
+    pub written: RangeSet,
+    /// Why downloading is held back by the engine (e.g. low disk space).
+    pub hold: Option<String>,
+    /// Offsets that readers wait on, by reader id.
+    pub demands: HashMap<u64, u64>,
+    pub workers: Vec<WorkerSlot>,
+    pub next_worker: u64,
+    /// Bytes written since the last checkpoint.
+    pub unsynced: u64,
+    /// Last time a byte arrived (or the download was (re)started).
+    pub last_progress: Instant,
+    /// Transient faults since the last progress.
+    pub failures: u32,
+    pub last_error: Option<String>,
+    /// No new fetch before this (backoff after a fault).
+    pub retry_at: Option<Instant>,
+    /// For throttling progress events and measuring the rate.
+    pub progress_mark: (Instant, u64),
+    /// The item was removed: readers abort, fetches stop.
+    pub removed: bool,
+}
+
+impl Runtime {
+    pub fn size_known_and_complete(&self) -> bool {
+        matches!(self.meta.size, Some(size) if self.written.covers(0, size))
+    }
+
+    pub fn state(&self) -> ItemState {
+        if self.meta.failure.is_some() {
+            ItemState::Failed
+        } else if self.size_known_and_complete() {
+            ItemState::Complete
+        } else if self.meta.paused || self.hold.is_some() {
+            ItemState::Paused
+        } else if !self.workers.is_empty() {
+            ItemState::Downloading
+        } else {
+            ItemState::Queued
+        }
+    }
+
+    /// The reason shown beside the state: the failure, or why it is held.
+    pub fn reason(&self) -> Option<String> {
+        self.meta.failure.clone().or_else(|| self.hold.clone())
+    }
+
+    pub fn new_worker(&mut self, pos: u64, end: u64, parent: &CancellationToken) -> WorkerSlot {
+        self.next_worker += 1;
+        let slot = WorkerSlot {
+            id: self.next_worker,
+            pos,
+            end,
+            cancel: parent.child_token(),
+        };
+        self.workers.push(slot.clone());
+        slot
+    }
+
+    pub fn worker(&mut self, id: u64) -> Option<&mut WorkerSlot> {
+        self.workers.iter_mut().find(|w| w.id == id)
+    }
+
+    pub fn cancel_workers(&mut self) {
+        for w in self.workers.drain(..) {
+            w.cancel.cancel();
+        }
+    }
+}
+
+/// Why a reader must stop: the only cases in which a response may be cut
+/// short (DESIGN: failed, removed, or changed at the origin; or shutdown).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Abort {
+    #[error("the item's download failed: {0}")]
+    Failed(String),
+    #[error("the item was removed")]
+    Removed,
+    #[error("the item's content changed at the origin")]
+    Changed,
+    #[error("the engine is shutting down")]
+    Shutdown,
+    #[error("reading the data file failed: {0}")]
+    Io(String),
+}
+
+/// What a reader finds at its offset.
+pub(crate) enum Readable {
+    /// This many bytes are present from the offset on.
+    Run(u64),
+    /// The offset is at or past the end of the item.
+    End,
+}
+
+pub(crate) struct Item {
+    pub source: ItemSource,
+    pub state: Mutex<Runtime>,
+    changed: watch::Sender<u64>,
+    /// Wakes the item's download supervisor.
+    pub kick: Notify,
+    /// Cancelled when the item is removed or the engine stops.
+    pub cancel: CancellationToken,
+    /// Serializes writes of `state.json`.
+    pub save_lock: tokio::sync::Mutex<()>,
+    /// Open responses ("in use": never evicted).
+    pub readers: AtomicUsize,
+    /// A download supervisor is running for the item.
+    pub supervised: AtomicBool,
+    next_reader: AtomicU64,
+}
+
+impl Item {
+    pub fn new(source: ItemSource, meta: ItemMeta, file: File, cancel: CancellationToken) -> Item {
+        let written = meta.present.clone();
+        Item {
+            source,
+            state: Mutex::new(Runtime {
+                file: Arc::new(file),
+                meta,
+                written,
+                hold: None,
+                demands: HashMap::new(),
+                workers: Vec::new(),
+                next_worker: 0,
+                unsynced: 0,
+                last_progress: Instant::now(),
+                failures: 0,
+                last_error: None,
+                retry_at: None,
+                progress_mark: (Instant::now(), 0),
+                removed: false,
+            }),
+            changed: watch::Sender::new(0),
+            kick: Notify::new(),
+            cancel,
+            save_lock: tokio::sync::Mutex::new(()),
+            readers: AtomicUsize::new(0),
+            supervised: AtomicBool::new(false),
+            next_reader: AtomicU64::new(1),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.source.id
+    }
+
+    /// Locks the runtime state. A poisoned lock means a thread panicked while
+    /// holding it; the state is still the best we have, so carry on with it.
+    pub fn lock(&self) -> MutexGuard<'_, Runtime> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Wakes readers (call after changing anything they wait on).
+    pub fn notify_readers(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn view(&self, stream_url: String) -> ItemView {
+        let st = self.lock();
+        ItemView {
+            id: self.source.id.clone(),
+            source_url: self.source.source_url.clone(),
+            stream_url,
+            name: st.meta.name.clone(),
+            size: st.meta.size,
+            downloaded: st.written.total(),
+            state: st.state(),
+            pinned: st.meta.pinned,
+            error: st.reason(),
+        }
+    }
+
+    /// Registers an open response until the guard drops.
+    pub fn open_reader(self: &Arc<Self>) -> ReaderGuard {
+        self.readers.fetch_add(1, Ordering::SeqCst);
+        ReaderGuard {
+            item: self.clone(),
+            id: self.next_reader.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until the item's origin has answered at least once, so that its
+    /// length and validators are known.
+    pub async fn wait_probed(&self) -> Result<(), Abort> {
+        let mut rx = self.changed.subscribe();
+        loop {
+            {
+                let st = self.lock();
+                self.check_alive(&st, None)?;
+                if st.meta.probed {
+                    return Ok(());
+                }
+            }
+            self.wait_change(&mut rx).await?;
+        }
+    }
+
+    fn check_alive(&self, st: &Runtime, generation: Option<u64>) -> Result<(), Abort> {
+        if st.removed {
+            return Err(Abort::Removed);
+        }
+        if let Some(failure) = &st.meta.failure {
+            return Err(Abort::Failed(failure.clone()));
+        }
+        if generation.is_some_and(|g| g != st.meta.generation) {
+            return Err(Abort::Changed);
+        }
+        Ok(())
+    }
+
+    async fn wait_change(&self, rx: &mut watch::Receiver<u64>) -> Result<(), Abort> {
+        tokio::select! {
+            changed = rx.changed() => changed.map_err(|_| Abort::Shutdown),
+            () = self.cancel.cancelled() => {
+                Err(if self.lock().removed { Abort::Removed } else { Abort::Shutdown })
+            }
+        }
+    }
+}
+
+/// One open response on an item. Dropping it withdraws its demand.
+pub(crate) struct ReaderGuard {
+    pub item: Arc<Item>,
+    id: u64,
+}
+
+impl ReaderGuard {
+    /// Waits until bytes at `pos` are present (registering a demand, so the
+    /// downloader fetches them) or `pos` is known to be the end.
+    pub async fn wait_readable(&self, generation: u64, pos: u64) -> Result<Readable, Abort> {
+        let item = &self.item;
+        let mut rx = item.changed.subscribe();
+        loop {
+            {
+                let mut st = item.lock();
+                item.check_alive(&st, Some(generation))?;
+                let run = st.written.run_from(pos);
+                if run > 0 {
+                    st.demands.remove(&self.id);
+                    return Ok(Readable::Run(run));
+                }
+                if st.meta.size.is_some_and(|size| pos >= size) {
+                    st.demands.remove(&self.id);
+                    return Ok(Readable::End);
+                }
+                if st.demands.insert(self.id, pos) != Some(pos) {
+                    item.kick.notify_one();
+                }
+            }
+            item.wait_change(&mut rx).await?;
+        }
+    }
+
+    /// Reads `len` present bytes at `pos`, then checks that the content was
+    /// not replaced meanwhile (a changed origin file truncates the data file).
+    pub async fn read(&self, generation: u64, pos: u64, len: usize) -> Result<Bytes, Abort> {
+        let file = self.item.lock().file.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; len];
+            file.read_exact_at(&mut buf, pos).map(|()| Bytes::from(buf))
+        })
+        .await
+        .map_err(|e| Abort::Io(e.to_string()))?
+        .map_err(|e| Abort::Io(e.to_string()))?;
+        let st = self.item.lock();
+        self.item.check_alive(&st, Some(generation))?;
+        Ok(bytes)
+    }
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        let had_demand = self.item.lock().demands.remove(&self.id).is_some();
+        if had_demand {
+            self.item.kick.notify_one();
+        }
+        self.item.readers.fetch_sub(1, Ordering::SeqCst);
+    }
+}

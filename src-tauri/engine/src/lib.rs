@@ -1,0 +1,28 @@
+//! Spool's engine: everything that is not UI. A streaming cache for remote
+//! media: a loopback proxy serves each item with exact HTTP framing and correct
+//! ranges while a downloader fills a sparse file from the origin.
+//!
+//! The engine knows nothing of Tauri; the desktop app and `spool serve` only
+//! wire it up through [`Engine`].
+
+pub mod cache;
+pub mod config;
+pub mod control;
+pub mod download;
+pub mod engine;
+pub mod error;
+pub mod events;
+mod item;
+pub mod name;
+pub mod proxy;
+pub mod range;
+pub mod ranges;
+pub mod size;
+pub mod store;
+pub mod token;
+
+pub use config::Config;
+pub use engine::{Engine, EngineInfo};
+pub use error::{Error, Result};
+pub use events::{Event, ItemState, ItemView, RemoveReason};
+pub use ranges::{ByteRange, RangeSet};

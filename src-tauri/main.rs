@@ -1,0 +1,8 @@
+//! `spool`: the desktop app and the CLI in one binary. The work happens in
+//! the engine crate; this is flags plus glue.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::main()
+}

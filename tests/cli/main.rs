@@ -1,0 +1,4 @@
+//! The real `spool` binary.
+
+#[path = "../support/mod.rs"]
+mod support;

@@ -1,0 +1,4 @@
+//! Engine over real loopback HTTP.
+
+#[path = "../support/mod.rs"]
+mod support;
