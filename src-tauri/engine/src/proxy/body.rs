@@ -154,3 +154,134 @@ impl Reader {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The core promise, as a property: whatever order the bytes arrive in,
+    //! a response body equals `origin[range]` and its length equals the
+    //! length it declared before the first byte.
+
+    use std::os::unix::fs::FileExt;
+    use std::sync::Arc;
+
+    use http_body_util::BodyExt;
+    use proptest::prelude::*;
+    use tokio_util::sync::CancellationToken;
+
+    use super::*;
+    use crate::item::Item;
+    use crate::range::{self, Plan, Representation};
+    use crate::ranges::ByteRange;
+    use crate::store::{ItemMeta, ItemSource};
+
+    fn item(dir: &tempfile::TempDir, len: u64) -> Arc<Item> {
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.path().join("data"))
+            .unwrap();
+        let source = ItemSource {
+            id: "i".into(),
+            token: "t".into(),
+            source_url: "http://127.0.0.1:1/f".into(),
+            headers: vec![],
+            created: 0,
+        };
+        let meta = ItemMeta {
+            size: Some(len),
+            probed: true,
+            accepts_ranges: true,
+            ..ItemMeta::default()
+        };
+        Arc::new(Item::new(source, meta, file, CancellationToken::new()))
+    }
+
+    /// Writes `content` chunk by chunk in the given order, as fetches would.
+    async fn arrive(item: Arc<Item>, content: Arc<Vec<u8>>, chunks: Vec<ByteRange>) {
+        for chunk in chunks {
+            let file = item.lock().file.clone();
+            let bytes = &content[chunk.start as usize..chunk.end as usize];
+            file.write_all_at(bytes, chunk.start).unwrap();
+            item.lock().written.insert(chunk.start, chunk.end);
+            item.notify_readers();
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn chunks(len: u64, size: u64, order: &[usize]) -> Vec<ByteRange> {
+        let all: Vec<_> = (0..len.div_ceil(size))
+            .map(|i| ByteRange::new(i * size, ((i + 1) * size).min(len)))
+            .collect();
+        // `order` is a permutation source: pick remaining chunks by index.
+        let mut left = all;
+        let mut out = Vec::new();
+        let mut k = 0;
+        while !left.is_empty() {
+            let i = order.get(k).copied().unwrap_or(0) % left.len();
+            out.push(left.remove(i));
+            k += 1;
+        }
+        out
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+        #[test]
+        fn body_equals_origin_range_and_declared_length(
+            len in 1u64..300_000,
+            chunk in 1u64..40_000,
+            order in proptest::collection::vec(0usize..1000, 0..64),
+            specs in proptest::collection::vec((0u64..320_000, 0u64..320_000, 0u8..3), 1..4),
+            seed in any::<u64>(),
+        ) {
+            let content: Vec<u8> = (0..len).map(|i| (i.wrapping_mul(2654435761) ^ seed) as u8).collect();
+            let content = Arc::new(content);
+            let header = specs
+                .iter()
+                .map(|&(a, b, kind)| match kind {
+                    0 => format!("{}-{}", a.min(b), a.max(b)),
+                    1 => format!("{a}-"),
+                    _ => format!("-{}", b % 400_000),
+                })
+                .collect::<Vec<_>>()
+                .join(",");
+            let mut headers = http::HeaderMap::new();
+            headers.insert(http::header::RANGE, format!("bytes={header}").parse().unwrap());
+            let rep = Representation { len: Some(len), etag: None, last_modified: None };
+            let plan = range::plan(&http::Method::GET, &headers, &rep);
+            let (segments, declared) = match plan {
+                Plan::Full => (vec![Segment::Data(ByteRange::new(0, len))], len),
+                Plan::Partial(r) => (vec![Segment::Data(r)], r.len()),
+                Plan::Multipart(ranges) => range::multipart_layout("B", "video/mp4", &ranges, len),
+                Plan::Unsatisfiable => return Ok(()),
+                other => panic!("unexpected plan {other:?}"),
+            };
+            let expected: Vec<u8> = segments
+                .iter()
+                .flat_map(|s| match s {
+                    Segment::Literal(b) => b.to_vec(),
+                    Segment::Data(r) => content[r.start as usize..r.end as usize].to_vec(),
+                })
+                .collect();
+
+            let dir = tempfile::tempdir().unwrap();
+            let item = item(&dir, len);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let got = runtime.block_on(async {
+                let body = ItemBody::stream(item.open_reader(), 0, segments, Some(declared));
+                prop_assert_eq!(body.size_hint().exact(), Some(declared));
+                let writer = tokio::spawn(arrive(item.clone(), content.clone(), chunks(len, chunk, &order)));
+                let collected = tokio::time::timeout(std::time::Duration::from_secs(20), body.collect())
+                    .await
+                    .expect("the body completes once every byte has arrived")
+                    .expect("no abort");
+                writer.await.unwrap();
+                Ok(collected.to_bytes())
+            })?;
+            prop_assert_eq!(got.len() as u64, declared);
+            prop_assert!(got[..] == expected[..], "body differs from origin[range]");
+        }
+    }
+}
