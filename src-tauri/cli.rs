@@ -17,8 +17,7 @@ use spool_engine::{Config, Engine, ItemView};
 #[command(
     name = "spool",
     version,
-    about = "Stream remote media to your player while it downloads into a local cache",
-    args_conflicts_with_subcommands = true
+    about = "Stream remote media to your player while it downloads into a local cache"
 )]
 struct Cli {
     /// Data directory (items, metadata); default: the per-user data directory.
@@ -29,7 +28,20 @@ struct Cli {
     command: Option<Command>,
 
     /// A media URL: add it to the running engine and print its stream URL.
+    // Not `args_conflicts_with_subcommands`: that also rejects the global
+    // `--data-dir` before a subcommand. Requiring a scheme keeps a mistyped
+    // subcommand a usage error (exit 2) instead of a URL to add.
+    #[arg(value_parser = parse_url_arg)]
     url: Option<String>,
+}
+
+/// A bare `spool WORD` is a URL only if it has a scheme (`http://…`).
+fn parse_url_arg(arg: &str) -> Result<String, String> {
+    if arg.contains("://") {
+        Ok(arg.to_string())
+    } else {
+        Err("not a command, nor a URL (expected http://… or https://…)".to_string())
+    }
 }
 
 #[derive(Subcommand, Debug)]

@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     pub port: u16,
     pub control_token: String,
+    /// Serializes the final check-and-insert of `add`.
+    adding: tokio::sync::Mutex<()>,
     _lock: DirLock,
 }
 
@@ -127,6 +129,7 @@ impl Engine {
             tasks: TaskTracker::new(),
             port,
             control_token: token::secret(),
+            adding: tokio::sync::Mutex::new(()),
             _lock: lock,
         });
         load_items(&shared);
@@ -217,7 +220,7 @@ impl Engine {
             return Err(Error::ShuttingDown);
         }
         // Two adds of one URL may race through the probe: the first wins.
-        let _guard = ADD_LOCK.lock().await;
+        let _guard = shared.adding.lock().await;
         if let Some(existing) = find_by_url(shared, &url) {
             return Ok(shared.view(&existing));
         }
@@ -317,9 +320,6 @@ impl Engine {
         Engine { shared }
     }
 }
-
-/// Serializes the final check-and-insert of `add`.
-static ADD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn find_by_url(shared: &Shared, url: &str) -> Option<Arc<Item>> {
     shared

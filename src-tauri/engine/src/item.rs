@@ -60,6 +60,8 @@ pub(crate) struct Runtime {
     pub retry_at: Option<Instant>,
     /// For throttling progress events and measuring the rate.
     pub progress_mark: (Instant, u64),
+    /// Where the last whole-file response ended early (see `download`).
+    pub short_end: Option<u64>,
     /// The item was removed: readers abort, fetches stop.
     pub removed: bool,
 }
@@ -171,6 +173,7 @@ impl Item {
                 last_error: None,
                 retry_at: None,
                 progress_mark: (Instant::now(), 0),
+                short_end: None,
                 removed: false,
             }),
             changed: watch::Sender::new(0),

@@ -289,7 +289,35 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
             }
         }
     };
-    stream_body(shared, item, slot.id, generation, &file, response, body_start).await
+    let whole = matches!(answer.body, Body::Full { .. });
+    let outcome = stream_body(shared, item, slot.id, generation, &file, response, body_start).await;
+    match outcome {
+        Outcome::Fault(FetchError::Transient { message, .. }) if whole => short_whole_body(item, &message),
+        outcome => outcome,
+    }
+}
+
+/// A whole-file response ended before the length it declared. When the
+/// next one ends at the same byte again, the declared length is a lie:
+/// the file is what the origin sends (this is how a wrong Content-Length
+/// from an origin without ranges is corrected instead of retried forever).
+fn short_whole_body(item: &Item, message: &str) -> Outcome {
+    let mut st = item.lock();
+    let end = st.written.run_from(0);
+    if end > 0 && st.short_end == Some(end) && st.meta.size.is_some_and(|size| size > end) {
+        tracing::warn!(
+            "item {}: the origin declares {:?} bytes but sends {end}; taking {end}",
+            item.id(),
+            st.meta.size
+        );
+        st.meta.size = Some(end);
+        st.short_end = None;
+        drop(st);
+        item.notify_readers();
+        return Outcome::Done;
+    }
+    st.short_end = Some(end);
+    Outcome::Fault(FetchError::transient(message))
 }
 
 /// Writes the body of `response` (which starts at offset `body_start`) into

@@ -8,7 +8,8 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use super::body::{self, ItemBody, ProxyBody};
 use super::text;
 use crate::engine::{unix_now, Shared};
-use crate::item::Abort;
+use crate::download;
+use crate::item::{Abort, Item};
 use crate::range::{self, Plan, Representation, Segment};
 use crate::ranges::ByteRange;
 
@@ -26,7 +27,7 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
     };
     // A response holds a reader from the start: the item counts as in use.
     let reader = item.open_reader();
-    item.lock().meta.last_access = unix_now();
+    touch(shared, &item);
     // Until the origin answers, the length is unknown: wait for it.
     if let Err(abort) = item.wait_probed().await {
         return match abort {
@@ -113,6 +114,22 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
         return finish(builder, body::empty());
     }
     finish(builder, ItemBody::stream(reader, generation, segments, body_len))
+}
+
+/// Records the access for eviction order; saved at once when the item's
+/// download is over (no checkpoint would save it), at most once a minute.
+fn touch(shared: &Arc<Shared>, item: &Arc<Item>) {
+    let now = unix_now();
+    let stale = {
+        let mut st = item.lock();
+        let stale = now.saturating_sub(st.meta.last_access) >= 60;
+        st.meta.last_access = now;
+        stale
+    };
+    if stale {
+        let (shared, item) = (shared.clone(), item.clone());
+        shared.tasks.clone().spawn(async move { download::save(&shared, &item).await });
+    }
 }
 
 fn finish(builder: http::response::Builder, body: ProxyBody) -> Response<ProxyBody> {
