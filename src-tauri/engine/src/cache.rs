@@ -67,7 +67,8 @@ async fn enforce(shared: &Arc<Shared>) {
     .await;
     let Ok((allocated, free)) = measured else { return };
 
-    let cap = shared.config.cache_cap;
+    let limits = shared.limits();
+    let cap = limits.cache_cap;
     let usage: Vec<Usage> = items
         .iter()
         .zip(&allocated)
@@ -94,7 +95,7 @@ async fn enforce(shared: &Arc<Shared>) {
         }
     }
 
-    let low_space = free.is_some_and(|free| free < shared.config.min_free);
+    let low_space = free.is_some_and(|free| free < limits.min_free);
     for item in &items {
         let hold = {
             let st = item.lock();
@@ -107,7 +108,7 @@ async fn enforce(shared: &Arc<Shared>) {
                 Some(format!(
                     "waiting for disk space: {} free, keeping {}",
                     format_size(free.unwrap_or(0)),
-                    format_size(shared.config.min_free)
+                    format_size(limits.min_free)
                 ))
             } else if !fits && st.meta.size.is_some() {
                 Some(format!(

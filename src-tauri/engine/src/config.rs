@@ -14,6 +14,8 @@ pub struct Config {
     pub min_free: u64,
     /// Origin connections one item may use at once.
     pub connections_per_item: usize,
+    /// Bytes per second for all downloads together; `None`: unlimited.
+    pub rate_limit: Option<u64>,
     /// An item with transient origin faults and no progress for this long fails.
     pub stall_timeout: Duration,
     /// A reader waiting further than this ahead of every running fetch gets
@@ -28,6 +30,26 @@ pub struct Config {
     pub origin_timeout: Duration,
 }
 
+/// The settings that can change while the engine runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Limits {
+    pub cache_cap: u64,
+    pub min_free: u64,
+    pub connections_per_item: usize,
+    pub rate_limit: Option<u64>,
+}
+
+impl Config {
+    pub fn limits(&self) -> Limits {
+        Limits {
+            cache_cap: self.cache_cap,
+            min_free: self.min_free,
+            connections_per_item: self.connections_per_item,
+            rate_limit: self.rate_limit,
+        }
+    }
+}
+
 pub const DEFAULT_PORT: u16 = 17173;
 pub const GIB: u64 = 1 << 30;
 pub const MIB: u64 = 1 << 20;
@@ -39,6 +61,7 @@ impl Config {
             cache_cap: 10 * GIB,
             min_free: GIB,
             connections_per_item: 4,
+            rate_limit: None,
             stall_timeout: Duration::from_secs(30),
             seek_threshold: 2 * MIB,
             checkpoint_bytes: 16 * MIB,

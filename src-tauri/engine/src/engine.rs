@@ -12,7 +12,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::Config;
+use crate::config::{Config, Limits};
+use crate::download::limit::RateLimiter;
 use crate::download::{self, origin};
 use crate::error::{Error, Result};
 use crate::events::{Event, ItemView, RemoveReason};
@@ -39,7 +40,11 @@ pub struct Engine {
 
 /// Everything the engine's tasks share.
 pub(crate) struct Shared {
+    /// Settings as started; the run-time changeable ones live in `limits`.
     pub config: Config,
+    limits: std::sync::RwLock<Limits>,
+    /// The bandwidth limit shared by every fetch.
+    pub rate: RateLimiter,
     pub store: Store,
     pub items: Mutex<HashMap<String, Arc<Item>>>,
     pub events: broadcast::Sender<Event>,
@@ -84,6 +89,10 @@ impl Shared {
         item.view(self.stream_url(item))
     }
 
+    pub fn limits(&self) -> Limits {
+        *self.limits.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     pub fn emit(&self, event: Event) {
         // No receivers is fine: nobody is listening.
         let _ = self.events.send(event);
@@ -120,6 +129,8 @@ impl Engine {
             .build()
             .map_err(|e| Error::io("cannot create the HTTP client", std::io::Error::other(e)))?;
         let shared = Arc::new(Shared {
+            limits: std::sync::RwLock::new(config.limits()),
+            rate: RateLimiter::new(config.rate_limit),
             config,
             store,
             items: Mutex::new(HashMap::new()),
@@ -152,6 +163,21 @@ impl Engine {
             port: self.shared.port,
             data_dir: self.shared.config.data_dir.clone(),
             control_token: self.shared.control_token.clone(),
+        }
+    }
+
+    /// The settings that can change at run time.
+    pub fn limits(&self) -> Limits {
+        self.shared.limits()
+    }
+
+    /// Applies new limits at once: the cache is re-checked, downloads use the
+    /// new connection count and bandwidth on their next decision.
+    pub fn set_limits(&self, limits: Limits) {
+        *self.shared.limits.write().unwrap_or_else(|p| p.into_inner()) = limits;
+        self.shared.rate.set_rate(limits.rate_limit);
+        for item in self.shared.items().values() {
+            item.kick.notify_one();
         }
     }
 

@@ -21,7 +21,7 @@ pub mod size;
 pub mod store;
 pub mod token;
 
-pub use config::Config;
+pub use config::{Config, Limits};
 pub use engine::{Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};

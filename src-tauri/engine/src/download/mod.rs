@@ -3,6 +3,7 @@
 //! file and records what it wrote. Faults are retried with backoff; a
 //! changed origin file starts the item over; nothing is ever mixed.
 
+pub mod limit;
 pub(crate) mod origin;
 pub mod schedule;
 
@@ -180,7 +181,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
                 present: &st.written,
                 fetches: &fetches,
                 demands: &demands,
-                max_fetches: config.connections_per_item.max(1),
+                max_fetches: shared.limits().connections_per_item.max(1),
                 background,
                 seek_threshold: config.seek_threshold,
                 min_split: config.seek_threshold.max(1 << 20),
@@ -363,6 +364,7 @@ async fn stream_body(
         };
         let (from, to) = (chunk_start.max(pos), offset.min(end));
         if from < to {
+            shared.rate.take(to - from).await;
             let bytes = &chunk[(from - chunk_start) as usize..(to - chunk_start) as usize];
             // A page-cache write: quick enough to do in place. Fsync is not.
             if let Err(e) = file.write_all_at(bytes, from) {
