@@ -130,11 +130,13 @@ impl Output {
 
 /// Runs `cmd` with piped output; kills it and panics after `limit`.
 pub fn run(mut cmd: Command, limit: Duration) -> Output {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .env_remove("SPOOL_DATA_DIR")
-        .env_remove("RUST_LOG");
+    // Isolation from the caller's environment, unless the test set these.
+    for name in ["SPOOL_DATA_DIR", "RUST_LOG"] {
+        if !cmd.get_envs().any(|(k, _)| k == name) {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let desc = format!("{cmd:?}");
     let mut child = Reaper(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {desc}: {e}")));
     let stdout = drain(child.0.stdout.take());

@@ -157,7 +157,9 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     match st.meta.size.filter(|_| ranged) {
         None => {
             // One sequential fetch: the origin must be probed, or cannot seek.
-            if st.workers.is_empty() && (background || !st.demands.is_empty()) {
+            if !background && st.demands.is_empty() {
+                st.cancel_workers();
+            } else if st.workers.is_empty() {
                 let limit = st.meta.size.unwrap_or(u64::MAX);
                 if let Some(gap) = st.written.first_gap_from(0, limit) {
                     let slot = st.new_worker(gap.start, limit, &item.cancel);

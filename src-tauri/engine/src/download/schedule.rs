@@ -85,6 +85,12 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
     }
 
     if !input.background {
+        // Paused: keep only the fetches that readers need.
+        for f in &fetches {
+            if f.id != 0 && !demands.iter().any(|&d| serves(f, d)) {
+                actions.push(Action::Stop { id: f.id });
+            }
+        }
         return actions;
     }
     while fetches.len() < input.max_fetches.max(1) {
@@ -259,6 +265,18 @@ mod tests {
         let mut i = inputs(&present, &[], &[], 4);
         i.background = false;
         assert_eq!(plan(&i), vec![]);
+    }
+
+    #[test]
+    fn pausing_stops_fetches_no_reader_needs() {
+        let present = RangeSet::new();
+        let fetches = [
+            Fetch { id: 1, pos: 0, end: 50 * MIB },
+            Fetch { id: 2, pos: 50 * MIB, end: 100 * MIB },
+        ];
+        let mut i = inputs(&present, &fetches, &[51 * MIB], 4);
+        i.background = false;
+        assert_eq!(plan(&i), vec![Action::Stop { id: 1 }]);
     }
 
     #[test]
