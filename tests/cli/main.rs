@@ -1,7 +1,12 @@
-//! The real `spool` binary.
+//! The real `spool` binary, driven as users and scripts drive it.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod commands;
+mod crash;
+mod errors;
+mod files;
+mod lifecycle;
+mod playback;
 mod util;

@@ -136,7 +136,9 @@ pub fn run(mut cmd: Command, limit: Duration) -> Output {
             cmd.env_remove(name);
         }
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let desc = format!("{cmd:?}");
     let mut child = Reaper(cmd.spawn().unwrap_or_else(|e| panic!("cannot start {desc}: {e}")));
     let stdout = drain(child.0.stdout.take());

@@ -103,7 +103,10 @@ async fn chunked_origin_has_unknown_size_until_complete() {
             v.state == ItemState::Complete
         })
         .await;
-    assert!(polls_while_downloading.get() > 0, "precondition: watched the download");
+    assert!(
+        polls_while_downloading.get() > 0,
+        "precondition: watched the download"
+    );
     assert_eq!(view.size, Some(len as u64));
 
     let streamed = bounded("the chunked GET", reader).await.expect("reader task");
@@ -136,7 +139,10 @@ async fn unprobed_item_waits_for_origin_headers() {
     let origin = Origin::start(data.clone(), faults).await;
     let t = TestEngine::start().await;
     let item = t.add(&origin.url()).await;
-    assert_eq!(item.size, None, "precondition: the probe failed, the size is unknown");
+    assert_eq!(
+        item.size, None,
+        "precondition: the probe failed, the size is unknown"
+    );
 
     let path = path_of(&item.stream_url);
     let range = [("Range", "bytes=100000-")];

@@ -1,4 +1,14 @@
-//! Engine over real loopback HTTP.
+//! Engine over real loopback HTTP: a fault-injecting origin on one side,
+//! raw sockets and reqwest as players on the other.
 
 #[path = "../support/mod.rs"]
 mod support;
+
+mod conditional;
+mod faults;
+mod framing;
+mod items;
+mod ranges;
+mod security;
+mod streaming;
+mod util;

@@ -88,7 +88,15 @@ async fn far_seek_is_served_before_sequential_download_reaches_it() {
     let starts: Vec<u64> = origin
         .log()
         .iter()
-        .filter_map(|e| e.range.as_deref()?.strip_prefix("bytes=")?.split('-').next()?.parse().ok())
+        .filter_map(|e| {
+            e.range
+                .as_deref()?
+                .strip_prefix("bytes=")?
+                .split('-')
+                .next()?
+                .parse()
+                .ok()
+        })
         .collect();
     assert!(
         starts

@@ -34,18 +34,6 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
-/// Polls `check` every 20 ms until it gives a value; panics after [`WAIT`].
-pub async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out after {WAIT:?} waiting for {what}");
-        sleep(POLL).await;
-    }
-}
-
 /// Awaits `fut`, panicking with `what` if it takes longer than [`WAIT`].
 pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
     match timeout(WAIT, fut).await {
@@ -90,9 +78,7 @@ impl TestEngine {
     }
 
     pub fn item(&self, id: &str) -> ItemView {
-        self.engine
-            .item(id)
-            .unwrap_or_else(|e| panic!("item {id}: {e}"))
+        self.engine.item(id).unwrap_or_else(|e| panic!("item {id}: {e}"))
     }
 
     /// Polls the item every 20 ms until `pred` holds; panics after [`WAIT`].
@@ -166,10 +152,8 @@ impl Response {
     }
 
     pub fn content_length(&self) -> Option<u64> {
-        self.header("content-length").map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("bad Content-Length {v:?}"))
-        })
+        self.header("content-length")
+            .map(|v| v.parse().unwrap_or_else(|_| panic!("bad Content-Length {v:?}")))
     }
 
     pub fn is_chunked(&self) -> bool {
@@ -299,7 +283,11 @@ impl Conn {
                 return body;
             }
             body.extend(self.take(size, "a chunk").await);
-            assert_eq!(self.take(2, "a chunk's CRLF").await, b"\r\n", "chunk not followed by CRLF");
+            assert_eq!(
+                self.take(2, "a chunk's CRLF").await,
+                b"\r\n",
+                "chunk not followed by CRLF"
+            );
         }
     }
 
@@ -322,7 +310,11 @@ pub async fn exchange(port: u16, method: &str, path: &str, headers: &[(&str, &st
     response.body = if response.is_chunked() {
         let body = conn.chunked_body().await;
         let trailing = conn.rest().await;
-        assert!(trailing.is_empty(), "{} bytes after the last chunk", trailing.len());
+        assert!(
+            trailing.is_empty(),
+            "{} bytes after the last chunk",
+            trailing.len()
+        );
         body
     } else {
         conn.rest().await
@@ -334,7 +326,12 @@ pub async fn exchange(port: u16, method: &str, path: &str, headers: &[(&str, &st
 /// as long as its Content-Length.
 pub async fn get_exact(port: u16, path: &str, headers: &[(&str, &str)], status: u16) -> Response {
     let response = exchange(port, "GET", path, headers).await;
-    assert_eq!(response.status, status, "status of GET {path} {headers:?}: {}", response.text());
+    assert_eq!(
+        response.status,
+        status,
+        "status of GET {path} {headers:?}: {}",
+        response.text()
+    );
     let declared = response.content_length().expect("a Content-Length");
     assert_eq!(
         response.body.len() as u64,

@@ -7,14 +7,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::Limits;
 use crate::engine::Shared;
 use crate::error::{Error, Result};
 use crate::events::{Event, RemoveReason};
-use crate::item::Item;
+use crate::item::{Item, Runtime};
 use crate::size::format_size;
 
 /// How often the limits are checked.
 const PERIOD: Duration = Duration::from_millis(500);
+
+/// After a write failed for lack of space, downloads resume once this much
+/// more than the minimum is free again (so they do not flap at the edge).
+const DISK_FULL_MARGIN: u64 = 4 << 20;
 
 /// One item as eviction sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,16 +79,18 @@ async fn enforce(shared: &Arc<Shared>) {
         .zip(&allocated)
         .map(|(item, &bytes)| {
             let st = item.lock();
-            let downloading = !st.workers.is_empty();
+            let incomplete = !st.size_known_and_complete() && st.meta.failure.is_none();
+            // A download counts with the size it will have once complete.
             let projected = match st.meta.size {
-                Some(size) if downloading => bytes.max(size),
+                Some(size) if incomplete => bytes.max(size),
                 _ => bytes,
             };
+            let wanted = incomplete && !st.meta.paused;
             Usage {
                 id: item.id().to_string(),
                 bytes: projected,
                 last_access: st.meta.last_access,
-                evictable: !st.meta.pinned && !downloading && item.readers.load(Ordering::SeqCst) == 0,
+                evictable: !st.meta.pinned && !wanted && item.readers.load(Ordering::SeqCst) == 0,
             }
         })
         .collect();
@@ -95,44 +102,49 @@ async fn enforce(shared: &Arc<Shared>) {
         }
     }
 
-    let low_space = free.is_some_and(|free| free < limits.min_free);
+    let free = free.unwrap_or(u64::MAX);
     for item in &items {
-        let hold = {
+        let too_big = {
             let st = item.lock();
             if st.size_known_and_complete() || st.meta.failure.is_some() {
                 continue;
             }
-            if st.meta.size.is_some_and(|size| size > cap) {
-                None // failed below
-            } else if low_space {
-                Some(format!(
-                    "waiting for disk space: {} free, keeping {}",
-                    format_size(free.unwrap_or(0)),
-                    format_size(limits.min_free)
-                ))
-            } else if !fits && st.meta.size.is_some() {
-                Some(format!(
-                    "waiting for room in the cache (cap {})",
-                    format_size(cap)
-                ))
-            } else {
-                None
-            }
+            st.meta.size.filter(|&size| size > cap)
         };
-        let too_big = item.lock().meta.size.filter(|&size| size > cap);
         if let Some(size) = too_big {
-            fail(
-                shared,
-                item,
-                format!(
-                    "the file ({}) is larger than the cache cap ({})",
-                    format_size(size),
-                    format_size(cap)
-                ),
+            let reason = format!(
+                "the file ({}) is larger than the cache cap ({})",
+                format_size(size),
+                format_size(cap)
             );
+            fail(shared, item, reason);
             continue;
         }
+        let hold = hold_reason(&mut item.lock(), free, &limits, fits);
         set_hold(shared, item, hold);
+    }
+}
+
+/// Why an unfinished item must not download now, if it must not.
+fn hold_reason(st: &mut Runtime, free: u64, limits: &Limits, fits: bool) -> Option<String> {
+    if st.disk_full && free >= limits.min_free.saturating_add(DISK_FULL_MARGIN) {
+        st.disk_full = false;
+    }
+    if st.disk_full {
+        Some(format!("the disk is full ({} free)", format_size(free)))
+    } else if free < limits.min_free {
+        Some(format!(
+            "waiting for disk space: {} free, keeping {}",
+            format_size(free),
+            format_size(limits.min_free)
+        ))
+    } else if !fits && st.meta.size.is_some() {
+        Some(format!(
+            "waiting for room in the cache (cap {})",
+            format_size(limits.cache_cap)
+        ))
+    } else {
+        None
     }
 }
 

@@ -45,6 +45,8 @@ pub(crate) struct Runtime {
     pub written: RangeSet,
     /// Why downloading is held back by the engine (e.g. low disk space).
     pub hold: Option<String>,
+    /// A write failed with ENOSPC; cleared once space returns.
+    pub disk_full: bool,
     /// Offsets that readers wait on, by reader id.
     pub demands: HashMap<u64, u64>,
     pub workers: Vec<WorkerSlot>,
@@ -164,6 +166,7 @@ impl Item {
                 meta,
                 written,
                 hold: None,
+                disk_full: false,
                 demands: HashMap::new(),
                 workers: Vec::new(),
                 next_worker: 0,

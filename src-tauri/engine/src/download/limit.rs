@@ -42,7 +42,9 @@ impl RateLimiter {
 
     /// Books `bytes` at `now` and says how long the caller must wait.
     fn reserve(&self, bytes: u64, now: Instant) -> Duration {
-        let Some(rate) = self.rate() else { return Duration::ZERO };
+        let Some(rate) = self.rate() else {
+            return Duration::ZERO;
+        };
         let rate = rate as f64;
         let mut bucket = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
         let (last, tokens) = *bucket;

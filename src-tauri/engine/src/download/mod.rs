@@ -475,7 +475,10 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
             }
             Outcome::Disk(e) => {
                 if e.raw_os_error() == Some(libc::ENOSPC) {
+                    tracing::warn!("item {}: the disk is full; downloading pauses", item.id());
+                    st.disk_full = true;
                     st.hold = Some("the disk is full".to_string());
+                    st.cancel_workers();
                 } else {
                     st.meta.failure = Some(format!("cannot write the data file: {e}"));
                     st.cancel_workers();

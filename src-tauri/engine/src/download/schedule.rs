@@ -271,8 +271,16 @@ mod tests {
     fn pausing_stops_fetches_no_reader_needs() {
         let present = RangeSet::new();
         let fetches = [
-            Fetch { id: 1, pos: 0, end: 50 * MIB },
-            Fetch { id: 2, pos: 50 * MIB, end: 100 * MIB },
+            Fetch {
+                id: 1,
+                pos: 0,
+                end: 50 * MIB,
+            },
+            Fetch {
+                id: 2,
+                pos: 50 * MIB,
+                end: 100 * MIB,
+            },
         ];
         let mut i = inputs(&present, &fetches, &[51 * MIB], 4);
         i.background = false;

@@ -7,8 +7,8 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
 use super::body::{self, ItemBody, ProxyBody};
 use super::text;
-use crate::engine::{unix_now, Shared};
 use crate::download;
+use crate::engine::{unix_now, Shared};
 use crate::item::{Abort, Item};
 use crate::range::{self, Plan, Representation, Segment};
 use crate::ranges::ByteRange;
@@ -72,13 +72,19 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
     }
     let (status, segments, body_len) = match plan {
         Plan::NotModified => return finish(builder.status(StatusCode::NOT_MODIFIED), body::empty()),
+        // An explicit `Content-Length: 0` on the empty-bodied answers: hyper
+        // adds one to GET's but not to HEAD's, and HEAD must match GET.
         Plan::PreconditionFailed => {
-            return finish(builder.status(StatusCode::PRECONDITION_FAILED), body::empty())
+            let builder = builder
+                .status(StatusCode::PRECONDITION_FAILED)
+                .header(header::CONTENT_LENGTH, 0);
+            return finish(builder, body::empty());
         }
         Plan::Unsatisfiable => {
             let builder = builder
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::CONTENT_RANGE, range::unsatisfied_range(len.unwrap_or(0)));
+                .header(header::CONTENT_RANGE, range::unsatisfied_range(len.unwrap_or(0)))
+                .header(header::CONTENT_LENGTH, 0);
             return finish(builder, body::empty());
         }
         Plan::Full => {
@@ -128,7 +134,10 @@ fn touch(shared: &Arc<Shared>, item: &Arc<Item>) {
     };
     if stale {
         let (shared, item) = (shared.clone(), item.clone());
-        shared.tasks.clone().spawn(async move { download::save(&shared, &item).await });
+        shared
+            .tasks
+            .clone()
+            .spawn(async move { download::save(&shared, &item).await });
     }
 }
 
