@@ -61,7 +61,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
-async fn enforce(shared: &Arc<Shared>) {
+/// Checks the cap and the free space once: evicts, holds or releases.
+pub(crate) async fn enforce(shared: &Arc<Shared>) {
+    let _one_at_a_time = shared.enforcing.lock().await;
     let items: Vec<Arc<Item>> = shared.items().values().cloned().collect();
     let store = shared.store.clone();
     let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();

@@ -56,6 +56,8 @@ pub(crate) struct Shared {
     pub control_token: String,
     /// Serializes the final check-and-insert of `add`.
     adding: tokio::sync::Mutex<()>,
+    /// Serializes cache checks, so two never evict for the same shortfall.
+    pub enforcing: tokio::sync::Mutex<()>,
     _lock: DirLock,
 }
 
@@ -141,6 +143,7 @@ impl Engine {
             port,
             control_token: token::secret(),
             adding: tokio::sync::Mutex::new(()),
+            enforcing: tokio::sync::Mutex::new(()),
             _lock: lock,
         });
         load_items(&shared);
@@ -211,7 +214,7 @@ impl Engine {
         .await;
         let mut meta = ItemMeta {
             name: name::display_name(None, &url),
-            last_access: unix_now(),
+            last_access: unix_millis(),
             ..ItemMeta::default()
         };
         let first = match probe {
@@ -255,13 +258,15 @@ impl Engine {
             token: token::secret(),
             source_url: url,
             headers,
-            created: unix_now(),
+            created: unix_millis(),
         };
         let file = shared.store.create_item(&source, &meta)?;
         let item = Arc::new(Item::new(source, meta, file, shared.cancel.child_token()));
         shared.items().insert(item.id().to_string(), item.clone());
         let view = shared.view(&item);
         shared.emit(Event::Added { item: view.clone() });
+        // Make room (or hold the item) before its first byte lands.
+        cache::enforce(shared).await;
         download::spawn_supervisor(shared, item, first);
         Ok(view)
     }
@@ -365,7 +370,7 @@ fn unique_id(shared: &Shared) -> String {
     }
 }
 
-pub(crate) fn unix_now() -> u64 {
+pub(crate) fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -422,7 +427,7 @@ fn load_items(shared: &Arc<Shared>) {
                 tracing::warn!("item {id}: {reason}; its download starts over");
                 ItemMeta {
                     name: name::display_name(None, &entry.source.source_url),
-                    last_access: unix_now(),
+                    last_access: unix_millis(),
                     ..ItemMeta::default()
                 }
             }

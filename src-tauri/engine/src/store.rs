@@ -33,7 +33,7 @@ pub struct ItemSource {
     /// Request headers sent on every origin request of this item. Secrets:
     /// the file is 0600 and the values are never logged.
     pub headers: Vec<(String, String)>,
-    /// Unix seconds.
+    /// Unix milliseconds.
     pub created: u64,
 }
 
@@ -60,7 +60,7 @@ pub struct ItemMeta {
     pub paused: bool,
     /// Why the download failed, when it did.
     pub failure: Option<String>,
-    /// Unix seconds of the last time a player read the item.
+    /// Unix milliseconds of the last time a player read the item.
     pub last_access: u64,
 }
 

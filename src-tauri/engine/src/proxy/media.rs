@@ -8,7 +8,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use super::body::{self, ItemBody, ProxyBody};
 use super::text;
 use crate::download;
-use crate::engine::{unix_now, Shared};
+use crate::engine::{unix_millis, Shared};
 use crate::item::{Abort, Item};
 use crate::range::{self, Plan, Representation, Segment};
 use crate::ranges::ByteRange;
@@ -125,10 +125,10 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
 /// Records the access for eviction order; saved at once when the item's
 /// download is over (no checkpoint would save it), at most once a minute.
 fn touch(shared: &Arc<Shared>, item: &Arc<Item>) {
-    let now = unix_now();
+    let now = unix_millis();
     let stale = {
         let mut st = item.lock();
-        let stale = now.saturating_sub(st.meta.last_access) >= 60;
+        let stale = now.saturating_sub(st.meta.last_access) >= 60_000;
         st.meta.last_access = now;
         stale
     };
