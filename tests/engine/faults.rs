@@ -5,7 +5,8 @@
 use std::cell::Cell;
 use std::time::Duration;
 
-use spool_engine::ItemState;
+use spool_engine::{Event, ItemState};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::support::origin::{Faults, Origin};
 use crate::util::{
@@ -229,4 +230,72 @@ async fn permanent_origin_failure_aborts_the_response() {
         .await;
     let error = view.error.unwrap_or_default();
     assert!(error.contains("404"), "error: {error}");
+}
+
+/// The origin's file changes mid-download (new ETag): a response in flight
+/// is aborted after old bytes only, never continued with new ones; the item
+/// starts over, and a new response carries the new bytes and a new ETag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_origin_file_is_never_mixed() {
+    let len = MIB;
+    let (old, new) = (content(len, 15), content(len, 16));
+    // The first response stops after 256 KiB and hangs, so the change below
+    // is certain to happen before the engine asks the origin again.
+    let origin = Origin::start(
+        old.clone(),
+        Faults {
+            etag: Some("\"v1\"".into()),
+            stall_after: Some(256 * KIB as u64),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let t = TestEngine::with(|c| c.origin_timeout = Duration::from_secs(1)).await;
+    let mut events = t.engine.subscribe();
+    let item = t.add(&origin.url()).await;
+    let path = path_of(&item.stream_url);
+
+    let mut conn = Conn::open(t.port()).await;
+    conn.send(&request("GET", &path, t.port(), &[("Connection", "close")]))
+        .await;
+    let first = conn.head().await;
+    assert_eq!(first.status, 200);
+    t.wait_item(&item.id, "the first 256 KiB", |v| {
+        v.downloaded >= 256 * KIB as u64
+    })
+    .await;
+    origin.replace_content(new.clone(), Some("\"v2\"".into()));
+    origin.set_faults(Faults {
+        etag: Some("\"v2\"".into()),
+        ..Faults::default()
+    });
+
+    let body = conn.rest().await;
+    assert!(
+        body.len() < len,
+        "the old response was not aborted ({} bytes)",
+        body.len()
+    );
+    assert_bytes(&body, &old[..body.len()], "bytes of the aborted response");
+    bounded("a Restarted event", async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Restarted { id, .. }) if id == item.id => return,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => panic!("event channel closed"),
+            }
+        }
+    })
+    .await;
+
+    let second = get_exact(t.port(), &path, &[], 200).await;
+    assert_bytes(&second.body, &new, "body after the change");
+    assert_ne!(
+        second.header("etag"),
+        first.header("etag"),
+        "a new version gets a new ETag"
+    );
+    t.wait_complete(&item.id).await;
+    let replay = get_exact(t.port(), &path, &[("Range", "bytes=0-99999")], 206).await;
+    assert_bytes(&replay.body, &new[..100_000], "cached bytes after the change");
 }

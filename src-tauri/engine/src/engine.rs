@@ -370,10 +370,11 @@ fn unique_id(shared: &Shared) -> String {
     }
 }
 
+/// Unix time in milliseconds (access times order evictions).
 pub(crate) fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn validate_url(url: &str) -> Result<String> {

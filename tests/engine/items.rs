@@ -1,0 +1,146 @@
+//! Item life cycle as the CLI and the desktop see it: adding twice, events,
+//! and removal while a player is reading.
+
+use spool_engine::{Event, ItemState, RemoveReason};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::support::origin::{Faults, Origin};
+use crate::util::{assert_bytes, bounded, content, path_of, request, Conn, TestEngine, KIB, MIB};
+
+/// `spool URL` for a URL already in the cache must not start a second
+/// download: the same item comes back, also when two adds race.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_the_same_url_twice_returns_the_same_item() {
+    let origin = Origin::start(content(64 * KIB, 60), Faults::default()).await;
+    let t = TestEngine::start().await;
+    let first = t.add(&origin.url()).await;
+    let again = t.add(&origin.url()).await;
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.stream_url, first.stream_url);
+
+    let racing = format!("{}?racing", origin.url());
+    let (a, b) = tokio::join!(t.add(&racing), t.add(&racing));
+    assert_eq!(a.id, b.id, "concurrent adds of one URL");
+    assert_ne!(a.id, first.id);
+    assert_eq!(t.engine.items().len(), 2, "{:?}", t.engine.items());
+}
+
+/// The desktop UI is driven by events only: an item's addition, its
+/// progress and its completion must all be published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_report_added_progress_and_complete() {
+    let len = MIB;
+    let origin = Origin::start(
+        content(len, 61),
+        Faults {
+            rate: Some(2 * MIB as u64),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let t = TestEngine::start().await;
+    let mut events = t.engine.subscribe();
+    let item = t.add(&origin.url()).await;
+
+    let (mut added, mut progress, mut last_downloaded) = (false, 0, 0);
+    bounded("Added, Progress and StateChanged(Complete) events", async {
+        loop {
+            let event = match events.recv().await {
+                Ok(event) => event,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => panic!("event channel closed"),
+            };
+            match event {
+                Event::Added { item: view } if view.id == item.id => {
+                    assert_eq!(view.source_url, item.source_url);
+                    added = true;
+                }
+                Event::Progress {
+                    id, downloaded, size, ..
+                } if id == item.id => {
+                    assert!(added, "Progress before Added");
+                    assert!(downloaded >= last_downloaded, "progress went backwards");
+                    assert!(downloaded <= len as u64);
+                    assert_eq!(size, Some(len as u64));
+                    last_downloaded = downloaded;
+                    progress += 1;
+                }
+                Event::StateChanged { id, state, .. } if id == item.id => {
+                    assert!(added, "StateChanged before Added");
+                    if state == ItemState::Complete {
+                        return;
+                    }
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(progress > 0, "no Progress event");
+    assert_eq!(
+        last_downloaded, len as u64,
+        "the last Progress shows the whole file"
+    );
+}
+
+/// Removing an item a player is reading ends that response (a short read,
+/// never made-up bytes), deletes its files, and the item leaves the list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_an_item_ends_its_open_responses() {
+    let len = 2 * MIB;
+    let data = content(len, 62);
+    let origin = Origin::start(
+        data.clone(),
+        Faults {
+            rate: Some(256 * KIB as u64),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let t = TestEngine::start().await;
+    let mut events = t.engine.subscribe();
+    let item = t.add(&origin.url()).await;
+    let item_dir = t.dir.path().join("items").join(&item.id);
+    assert!(item_dir.is_dir());
+
+    let mut conn = Conn::open(t.port()).await;
+    let head = request(
+        "GET",
+        &path_of(&item.stream_url),
+        t.port(),
+        &[("Connection", "close")],
+    );
+    conn.send(&head).await;
+    let response = conn.head().await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.content_length(), Some(len as u64));
+    t.wait_item(&item.id, "some bytes downloaded", |v| {
+        v.downloaded >= 64 * KIB as u64
+    })
+    .await;
+
+    t.engine.remove(&item.id).await.expect("remove");
+    let body = conn.rest().await;
+    assert!(
+        body.len() < len,
+        "the response was not cut short ({} bytes)",
+        body.len()
+    );
+    assert_bytes(&body, &data[..body.len()], "bytes before the cut");
+    assert!(t.engine.items().is_empty(), "{:?}", t.engine.items());
+    assert!(t.engine.item(&item.id).is_err());
+    assert!(!item_dir.exists(), "the item's files are deleted");
+    bounded("a Removed event", async {
+        loop {
+            match events.recv().await {
+                Ok(Event::Removed { id, reason }) if id == item.id => {
+                    assert_eq!(reason, RemoveReason::User);
+                    return;
+                }
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => panic!("event channel closed"),
+            }
+        }
+    })
+    .await;
+}
