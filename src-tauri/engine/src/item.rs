@@ -30,6 +30,22 @@ pub(crate) struct WorkerSlot {
     /// lower it while the fetch runs (another fetch took over the rest).
     pub end: u64,
     pub cancel: CancellationToken,
+    /// When it started and how much it wrote since: its speed.
+    pub started: Instant,
+    pub written: u64,
+}
+
+impl WorkerSlot {
+    /// How far ahead a reader may wait for this fetch (see `schedule`):
+    /// half a second of its measured speed, within `[64 KiB, limit]`.
+    pub fn reach(&self, limit: u64) -> u64 {
+        let secs = self.started.elapsed().as_secs_f64();
+        if secs < 0.25 || self.written == 0 {
+            return limit;
+        }
+        let half_second = (self.written as f64 / secs / 2.0) as u64;
+        half_second.clamp((64 << 10).min(limit), limit)
+    }
 }
 
 /// Mutable state of an item, behind `Item::state`.
@@ -99,6 +115,8 @@ impl Runtime {
             pos,
             end,
             cancel: parent.child_token(),
+            started: Instant::now(),
+            written: 0,
         };
         self.workers.push(slot.clone());
         slot

@@ -175,6 +175,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
                     id: w.id,
                     pos: w.pos,
                     end: w.end,
+                    reach: w.reach(config.seek_threshold),
                 })
                 .collect();
             let demands: Vec<u64> = st.demands.values().copied().collect();
@@ -415,6 +416,7 @@ fn record(shared: &Shared, item: &Item, slot: u64, generation: u64, from: u64, t
     st.retry_at = None;
     if let Some(w) = st.worker(slot) {
         w.pos = to;
+        w.written += to - from;
     }
     let downloaded = st.written.total();
     let complete = st.size_known_and_complete();

@@ -17,6 +17,9 @@ pub struct Fetch {
     pub pos: u64,
     /// Exclusive end of what it will write.
     pub end: u64,
+    /// How far ahead of `pos` a reader may wait for this fetch rather than
+    /// get one of its own: what it will write in about half a second.
+    pub reach: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +42,7 @@ pub struct Inputs<'a> {
     pub max_fetches: usize,
     /// False when the item is paused: only readers' demands are fetched.
     pub background: bool,
-    /// A fetch "serves" a demand up to this far ahead of its position.
+    /// The reach of a fetch whose speed is not known yet.
     pub seek_threshold: u64,
     /// Never split a span into parts smaller than this.
     pub min_split: u64,
@@ -48,7 +51,7 @@ pub struct Inputs<'a> {
 pub fn plan(input: &Inputs) -> Vec<Action> {
     let mut fetches = input.fetches.to_vec();
     let mut actions = Vec::new();
-    let serves = |f: &Fetch, d: u64| f.pos <= d && d < f.end && d - f.pos < input.seek_threshold;
+    let serves = |f: &Fetch, d: u64| f.pos <= d && d < f.end && d - f.pos < f.reach;
 
     let mut demands = input.demands.to_vec();
     demands.sort_unstable();
@@ -81,7 +84,12 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
             }
         }
         actions.push(Action::Start(ByteRange::new(d, end)));
-        fetches.push(Fetch { id: 0, pos: d, end });
+        fetches.push(Fetch {
+            id: 0,
+            pos: d,
+            end,
+            reach: input.seek_threshold,
+        });
     }
 
     if !input.background {
@@ -100,6 +108,7 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
                 id: 0,
                 pos: gap.start,
                 end: gap.end,
+                reach: input.seek_threshold,
             });
             continue;
         }
@@ -128,7 +137,12 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
             r.end = mid;
         }
         actions.push(Action::Start(ByteRange::new(mid, end)));
-        fetches.push(Fetch { id: 0, pos: mid, end });
+        fetches.push(Fetch {
+            id: 0,
+            pos: mid,
+            end,
+            reach: input.seek_threshold,
+        });
     }
     actions
 }
@@ -190,6 +204,7 @@ mod tests {
             id: 1,
             pos: 10 * MIB,
             end: 100 * MIB,
+            reach: 2 * MIB,
         }];
         assert_eq!(plan(&inputs(&present, &fetches, &[11 * MIB], 1)), vec![]);
     }
@@ -201,6 +216,7 @@ mod tests {
             id: 1,
             pos: 10 * MIB,
             end: 100 * MIB,
+            reach: 2 * MIB,
         }];
         assert_eq!(
             plan(&inputs(&present, &fetches, &[90 * MIB], 2)),
@@ -218,11 +234,30 @@ mod tests {
             id: 1,
             pos: 10 * MIB,
             end: 100 * MIB,
+            reach: 2 * MIB,
         }];
         assert_eq!(
             plan(&inputs(&present, &fetches, &[90 * MIB], 1)),
             vec![Action::Stop { id: 1 }, start(90 * MIB, 100 * MIB)]
         );
+    }
+
+    #[test]
+    fn a_slow_fetch_gets_overtaken_by_a_near_seek() {
+        // 256 KiB/s reaches 128 KiB in half a second: a reader 1 MiB ahead
+        // gets a fetch of its own rather than waiting 4 s.
+        let present = RangeSet::new();
+        let fetches = [Fetch {
+            id: 1,
+            pos: 0,
+            end: 100 * MIB,
+            reach: 128 << 10,
+        }];
+        assert_eq!(
+            plan(&inputs(&present, &fetches, &[MIB], 2)),
+            vec![Action::Shrink { id: 1, end: MIB }, start(MIB, 100 * MIB)]
+        );
+        assert_eq!(plan(&inputs(&present, &fetches, &[100 << 10], 1)), vec![]);
     }
 
     #[test]
@@ -232,6 +267,7 @@ mod tests {
             id: 1,
             pos: 0,
             end: 100 * MIB,
+            reach: 2 * MIB,
         }];
         assert_eq!(plan(&inputs(&present, &fetches, &[MIB, 90 * MIB], 1)), vec![]);
     }
@@ -251,6 +287,7 @@ mod tests {
             id: 1,
             pos: 10 * MIB,
             end: 12 * MIB,
+            reach: 2 * MIB,
         }];
         // Gap 12..20 is untaken; the new fetch is then split in two.
         assert_eq!(
@@ -275,11 +312,13 @@ mod tests {
                 id: 1,
                 pos: 0,
                 end: 50 * MIB,
+                reach: 2 * MIB,
             },
             Fetch {
                 id: 2,
                 pos: 50 * MIB,
                 end: 100 * MIB,
+                reach: 2 * MIB,
             },
         ];
         let mut i = inputs(&present, &fetches, &[51 * MIB], 4);
