@@ -57,6 +57,12 @@ enum Command {
         /// Free disk space to keep; below it downloads pause (default 1GiB).
         #[arg(long, value_parser = parse_size, value_name = "SIZE")]
         min_free: Option<u64>,
+        /// Origin connections per item (segmented download; default 4).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=32), value_name = "N")]
+        connections: Option<u16>,
+        /// Bandwidth limit for all downloads together, per second (e.g. 5MiB).
+        #[arg(long, value_parser = parse_size, value_name = "SIZE")]
+        rate_limit: Option<u64>,
     },
     /// Add a URL to the running engine; prints its stream URL.
     Add {
@@ -141,7 +147,22 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
             port,
             cache_cap,
             min_free,
-        } => serve(data_dir, port, cache_cap, min_free).await,
+            connections,
+            rate_limit,
+        } => {
+            let mut config = Config::new(data_dir);
+            if let Some(cap) = cache_cap {
+                config.cache_cap = cap;
+            }
+            if let Some(min_free) = min_free {
+                config.min_free = min_free;
+            }
+            if let Some(n) = connections {
+                config.connections_per_item = usize::from(n);
+            }
+            config.rate_limit = rate_limit.filter(|r| *r > 0);
+            serve(config, port).await
+        }
         Command::Add { headers, url } => add(data_dir, &url, &headers).await,
         Command::Ls { json } => ls(data_dir, json).await,
         Command::Rm { id } => {
@@ -157,21 +178,14 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
     }
 }
 
-async fn serve(data_dir: &Path, port: u16, cache_cap: Option<u64>, min_free: Option<u64>) -> Result<()> {
+async fn serve(config: Config, port: u16) -> Result<()> {
     // Name the running engine before trying its port (which it holds too).
-    drop(Store::open(data_dir)?.lock()?);
+    drop(Store::open(&config.data_dir)?.lock()?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| {
             format!("cannot listen on 127.0.0.1:{port} (use --port to pick another, or 0 for any)")
         })?;
-    let mut config = Config::new(data_dir);
-    if let Some(cap) = cache_cap {
-        config.cache_cap = cap;
-    }
-    if let Some(min_free) = min_free {
-        config.min_free = min_free;
-    }
     let engine = Engine::start(config, listener).await?;
     let info = engine.info();
     tracing::info!("data directory {}", info.data_dir.display());
