@@ -9,6 +9,7 @@ mod conditional;
 mod faults;
 mod framing;
 mod items;
+mod limits;
 mod ranges;
 mod security;
 mod streaming;

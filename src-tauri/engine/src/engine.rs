@@ -304,6 +304,17 @@ impl Engine {
         Ok(self.shared.view(&item))
     }
 
+    /// Limits one item's download speed (bytes per second; `None`: no limit
+    /// beyond the engine's).
+    pub async fn set_item_rate_limit(&self, id: &str, rate: Option<u64>) -> Result<ItemView> {
+        let item = self.shared.item(id)?;
+        let rate = rate.filter(|r| *r > 0);
+        item.lock().meta.rate_limit = rate;
+        item.rate.set_rate(rate);
+        download::save(&self.shared, &item).await;
+        Ok(self.shared.view(&item))
+    }
+
     pub async fn pause(&self, id: &str) -> Result<ItemView> {
         let item = self.shared.item(id)?;
         item.lock().meta.paused = true;

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
+use crate::download::limit::RateLimiter;
 use crate::events::{ItemState, ItemView};
 use crate::ranges::RangeSet;
 use crate::store::{ItemMeta, ItemSource};
@@ -171,12 +172,15 @@ pub(crate) struct Item {
     pub readers: AtomicUsize,
     /// A download supervisor is running for the item.
     pub supervised: AtomicBool,
+    /// This item's own bandwidth limit (the engine's applies too).
+    pub rate: RateLimiter,
     next_reader: AtomicU64,
 }
 
 impl Item {
     pub fn new(source: ItemSource, meta: ItemMeta, file: File, cancel: CancellationToken) -> Item {
         let written = meta.present.clone();
+        let rate = RateLimiter::new(meta.rate_limit);
         Item {
             source,
             state: Mutex::new(Runtime {
@@ -203,6 +207,7 @@ impl Item {
             save_lock: tokio::sync::Mutex::new(()),
             readers: AtomicUsize::new(0),
             supervised: AtomicBool::new(false),
+            rate,
             next_reader: AtomicU64::new(1),
         }
     }

@@ -37,8 +37,10 @@ pub struct ItemSource {
     pub created: u64,
 }
 
-/// What the engine saves about an item's progress (`state.json`).
+/// What the engine saves about an item's progress (`state.json`). Fields
+/// missing from an older file take their defaults.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
 pub struct ItemMeta {
     pub name: String,
     pub content_type: Option<String>,
@@ -62,6 +64,8 @@ pub struct ItemMeta {
     pub failure: Option<String>,
     /// Unix milliseconds of the last time a player read the item.
     pub last_access: u64,
+    /// Bytes per second for this item's downloads; `None`: unlimited.
+    pub rate_limit: Option<u64>,
 }
 
 /// An item found on disk at start-up.

@@ -368,6 +368,7 @@ async fn stream_body(
         let (from, to) = (chunk_start.max(pos), offset.min(end));
         if from < to {
             shared.rate.take(to - from).await;
+            item.rate.take(to - from).await;
             let bytes = &chunk[(from - chunk_start) as usize..(to - chunk_start) as usize];
             // A page-cache write: quick enough to do in place. Fsync is not.
             if let Err(e) = file.write_all_at(bytes, from) {
