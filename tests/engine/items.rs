@@ -144,3 +144,45 @@ async fn removing_an_item_ends_its_open_responses() {
     })
     .await;
 }
+
+// Scripts follow the cache through the control API's server-sent events:
+// each change arrives as one `data:` line of JSON, with the bearer token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_api_streams_events() {
+    let t = TestEngine::start().await;
+    let origin = Origin::start(content(64 * KIB, 31), Faults::default()).await;
+    let url = format!("http://127.0.0.1:{}/api/events", t.port());
+    let token = t.engine.info().control_token;
+    let client = crate::util::http();
+    assert_eq!(client.get(&url).send().await.expect("GET").status(), 401);
+    let mut events = client
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("GET events");
+    assert_eq!(events.status(), 200);
+    assert_eq!(
+        events.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    let item = t.add(&origin.url()).await;
+    let mut seen = String::new();
+    bounded("an `added` event on the stream", async {
+        while !seen.contains("\"type\":\"added\"") {
+            let chunk = events
+                .chunk()
+                .await
+                .expect("read events")
+                .expect("the stream stays open");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    let line = seen.lines().find(|l| l.contains("\"added\"")).expect("the line");
+    let event: Event = serde_json::from_str(line.trim_start_matches("data: ")).expect("JSON event");
+    assert!(
+        matches!(event, Event::Added { item: ref view } if view.id == item.id),
+        "{event:?}"
+    );
+}
