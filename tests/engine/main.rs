@@ -8,6 +8,7 @@ mod cache;
 mod conditional;
 mod faults;
 mod framing;
+mod hostile;
 mod items;
 mod limits;
 mod ranges;

@@ -217,6 +217,9 @@ impl Engine {
             last_access: unix_millis(),
             ..ItemMeta::default()
         };
+        // A transient refusal that says when to come back (`Retry-After`):
+        // the download's first fetch waits for it too.
+        let mut come_back = None;
         let first = match probe {
             Ok(response) => {
                 let answer = origin::answer(&response);
@@ -242,6 +245,13 @@ impl Engine {
             }
             Err(e) => {
                 tracing::info!("origin not ready yet ({}); the download will retry", e.message());
+                if let origin::FetchError::Transient {
+                    message,
+                    retry_after: Some(wait),
+                } = e
+                {
+                    come_back = Some((message, wait));
+                }
                 None
             }
         };
@@ -262,6 +272,13 @@ impl Engine {
         };
         let file = shared.store.create_item(&source, &meta)?;
         let item = Arc::new(Item::new(source, meta, file, shared.cancel.child_token()));
+        if let Some((message, wait)) = come_back {
+            // Booked like a fetch's transient fault (same 60 s cap).
+            let mut st = item.lock();
+            st.failures = 1;
+            st.last_error = Some(message);
+            st.retry_at = Some(std::time::Instant::now() + wait.min(Duration::from_secs(60)));
+        }
         shared.items().insert(item.id().to_string(), item.clone());
         let view = shared.view(&item);
         shared.emit(Event::Added { item: view.clone() });

@@ -91,10 +91,13 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
             Step::Wait(deadline) => deadline,
         };
         let unsynced = item.lock().unsynced;
-        if unsynced > 0
-            && (unsynced >= shared.config.checkpoint_bytes || last_checkpoint.elapsed() >= interval)
-        {
+        let due = last_checkpoint.elapsed() >= interval;
+        if unsynced > 0 && (unsynced >= shared.config.checkpoint_bytes || due) {
             checkpoint(&shared, &item).await;
+            last_checkpoint = Instant::now();
+        } else if due {
+            // Nothing to save: the next look is an interval from now. Left in
+            // the past, the wake-up below would spin this loop.
             last_checkpoint = Instant::now();
         }
         let mut wake = last_checkpoint + interval;
