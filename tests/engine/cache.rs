@@ -269,3 +269,27 @@ async fn a_full_disk_pauses_downloads_until_space_returns() {
     assert!(on_disk == bytes, "the completed file equals the origin's");
     drop(engine);
 }
+
+// Below the minimum free space downloads pause with the reason shown, and
+// resume by themselves when space returns (here: when the minimum drops).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_free_space_pauses_downloads_until_it_returns() {
+    let engine = TestEngine::with(|c| c.min_free = u64::MAX / 2).await;
+    let (o, bytes) = origin(MIB, 13, Faults::default()).await;
+    let item = engine.add(&o.url()).await;
+    let held = engine
+        .wait_item(&item.id, "the download to wait for disk space", |v| {
+            v.state == ItemState::Paused
+                && v.error
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("waiting for disk space")
+        })
+        .await;
+    assert!(held.downloaded < bytes.len() as u64, "{held:?}");
+    let mut limits = engine.engine.limits();
+    limits.min_free = 0;
+    engine.engine.set_limits(limits);
+    let done = engine.wait_complete(&item.id).await;
+    assert_eq!(done.error, None);
+}
