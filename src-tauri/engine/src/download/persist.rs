@@ -1,0 +1,107 @@
+//! Durable state: checkpoints (fsync the data, then record what it holds)
+//! and the reset of an item whose origin file changed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::engine::Shared;
+use crate::events::Event;
+use crate::item::Item;
+use crate::store::ItemMeta;
+
+/// Fsyncs the data file, then records what it holds in `state.json`. The
+/// state never claims bytes that were not on disk before it was written.
+pub(crate) async fn checkpoint(shared: &Shared, item: &Item) {
+    let _saving = item.save_lock.lock().await;
+    let (file, snapshot, generation, unsynced) = {
+        let mut st = item.lock();
+        let unsynced = st.unsynced;
+        st.unsynced = 0;
+        (st.file.clone(), st.written.clone(), st.meta.generation, unsynced)
+    };
+    if unsynced > 0 {
+        let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
+        if !matches!(synced, Ok(Ok(()))) {
+            tracing::warn!("item {}: fsync of the data file failed: {synced:?}", item.id());
+            item.lock().unsynced += unsynced;
+            return;
+        }
+    }
+    let meta = {
+        let mut st = item.lock();
+        if st.removed || st.meta.generation != generation {
+            return;
+        }
+        st.meta.present = snapshot;
+        st.meta.clone()
+    };
+    write_meta(shared, item, meta).await;
+}
+
+/// Saves an item's settings (pin, pause) along with its progress.
+pub(crate) async fn save(shared: &Shared, item: &Item) {
+    checkpoint(shared, item).await;
+}
+
+async fn write_meta(shared: &Shared, item: &Item, meta: ItemMeta) {
+    let store = shared.store.clone();
+    let id = item.id().to_string();
+    let saved = tokio::task::spawn_blocking(move || store.save_meta(&id, &meta)).await;
+    if !matches!(saved, Ok(Ok(()))) {
+        tracing::warn!("item {}: cannot save its state: {saved:?}", item.id());
+    }
+}
+
+/// The origin's file changed: open responses abort, the bytes are discarded
+/// and the download starts over in a new data file.
+pub(super) async fn reset_content(shared: &Shared, item: &Item, reason: &str) {
+    tracing::warn!(
+        "item {}: the origin's file changed ({reason}); starting over",
+        item.id()
+    );
+    let _saving = item.save_lock.lock().await;
+    let store = shared.store.clone();
+    let id = item.id().to_string();
+    let file = match tokio::task::spawn_blocking(move || store.create_next_data(&id)).await {
+        Ok(Ok(file)) => file,
+        other => {
+            let mut st = item.lock();
+            st.meta.failure = Some(format!("cannot create a new data file: {other:?}"));
+            st.cancel_workers();
+            return;
+        }
+    };
+    let meta = {
+        let mut st = item.lock();
+        st.cancel_workers();
+        st.file = Arc::new(file);
+        st.meta.generation += 1;
+        st.written.clear();
+        st.meta.present.clear();
+        st.meta.probed = false;
+        st.meta.size = None;
+        st.meta.etag = None;
+        st.meta.last_modified = None;
+        st.meta.accepts_ranges = false;
+        st.unsynced = 0;
+        st.failures = 0;
+        st.retry_at = None;
+        st.last_progress = Instant::now();
+        st.meta.clone()
+    };
+    item.notify_readers();
+    // State first (it claims nothing), then the new file takes the old one's name.
+    write_meta(shared, item, meta).await;
+    let store = shared.store.clone();
+    let id = item.id().to_string();
+    if let Ok(Err(e)) | Err(e) = tokio::task::spawn_blocking(move || store.commit_next_data(&id))
+        .await
+        .map_err(std::io::Error::other)
+    {
+        tracing::warn!("item {}: cannot replace the data file: {e}", item.id());
+    }
+    shared.emit(Event::Restarted {
+        id: item.id().to_string(),
+        reason: format!("the origin's file changed: {reason}"),
+    });
+}
