@@ -63,7 +63,9 @@ pub fn play(app: &AppHandle, id: &str) -> Result<String, UiError> {
                 .map_err(|e| {
                     UiError::new(
                         "player_failed",
-                        format!("no player found (mpv, vlc, celluloid, totem) and cannot write a playlist: {e}"),
+                        format!(
+                            "no player found (mpv, vlc, celluloid, totem) and cannot write a playlist: {e}"
+                        ),
                     )
                 })?;
             ("xdg-open".to_string(), vec![path.to_string_lossy().into_owned()])
@@ -177,7 +179,12 @@ pub fn open_cache_folder(app: &AppHandle) -> Result<(), UiError> {
         .map(|mut child| {
             std::thread::spawn(move || child.wait());
         })
-        .map_err(|e| UiError::new("open_failed", format!("could not start `xdg-open {}`: {e}", dir.display())))
+        .map_err(|e| {
+            UiError::new(
+                "open_failed",
+                format!("could not start `xdg-open {}`: {e}", dir.display()),
+            )
+        })
 }
 
 /// Shuts the engine down (progress saved) and quits.

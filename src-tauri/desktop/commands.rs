@@ -122,7 +122,11 @@ fn get_settings(desktop: State<'_, Desktop>) -> SettingsView {
 
 /// Validates, applies at once (limits, autostart) and saves.
 #[tauri::command]
-fn save_settings(app: AppHandle, desktop: State<'_, Desktop>, form: SettingsForm) -> CommandResult<SettingsView> {
+fn save_settings(
+    app: AppHandle,
+    desktop: State<'_, Desktop>,
+    form: SettingsForm,
+) -> CommandResult<SettingsView> {
     let new = settings::validate(&form).map_err(|fields| UiError {
         code: "invalid_settings".to_string(),
         message: "some settings are not valid".to_string(),

@@ -94,9 +94,14 @@ pub enum UiEvent {
     /// Events were missed: re-read the whole list once.
     Resync,
     /// A player started and exited with an error at once.
-    PlayerFailed { command: String, message: String },
+    PlayerFailed {
+        command: String,
+        message: String,
+    },
     /// Something the user asked for from outside the window failed.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 /// What the forwarder asks for.
@@ -144,7 +149,8 @@ impl Forwarder {
     /// for an item that was already complete).
     pub fn know(&mut self, items: &[ItemView]) {
         for item in items {
-            self.states.insert(item.id.clone(), (item.state, item.name.clone()));
+            self.states
+                .insert(item.id.clone(), (item.state, item.name.clone()));
         }
     }
 
@@ -152,8 +158,11 @@ impl Forwarder {
         let mut out = Vec::new();
         match event {
             Event::Added { item } => {
-                self.states.insert(item.id.clone(), (item.state, item.name.clone()));
-                let ui = lookup.item(&item.id).unwrap_or_else(|| UiItem::new(item, &RangeSet::new()));
+                self.states
+                    .insert(item.id.clone(), (item.state, item.name.clone()));
+                let ui = lookup
+                    .item(&item.id)
+                    .unwrap_or_else(|| UiItem::new(item, &RangeSet::new()));
                 out.push(Out::Ui(UiEvent::Item { item: ui, note: None }));
             }
             Event::Progress {
@@ -162,7 +171,26 @@ impl Forwarder {
                 size,
                 rate,
             } => {
-                let ranges = lookup.item(&id).map(|i| i.ranges).unwrap_or_default();
+                let current = lookup.item(&id);
+                // The engine may not announce every state change (queued →
+                // downloading); a progress event shows the current one.
+                if let Some(item) = &current {
+                    let known = self.states.get(&id).map(|(s, _)| *s);
+                    if known.is_some_and(|s| s != item.view.state) {
+                        self.transition(
+                            &id,
+                            item.view.state,
+                            &item.view.name,
+                            item.view.error.as_deref(),
+                            &mut out,
+                        );
+                        out.push(Out::Ui(UiEvent::Item {
+                            item: item.clone(),
+                            note: None,
+                        }));
+                    }
+                }
+                let ranges = current.map(|i| i.ranges).unwrap_or_default();
                 let event = UiEvent::Progress {
                     id: id.clone(),
                     downloaded,
@@ -184,23 +212,7 @@ impl Forwarder {
                     .map(|i| i.view.name.clone())
                     .or_else(|| self.states.get(&id).map(|(_, n)| n.clone()))
                     .unwrap_or_else(|| id.clone());
-                let before = self.states.insert(id.clone(), (state, name.clone())).map(|(s, _)| s);
-                if before != Some(state) {
-                    match state {
-                        ItemState::Complete => out.push(Out::Notify {
-                            summary: "Download complete".to_string(),
-                            body: format!("{name} is cached and plays offline."),
-                        }),
-                        ItemState::Failed => out.push(Out::Notify {
-                            summary: "Download failed".to_string(),
-                            body: match &error {
-                                Some(e) => format!("{name}: {e}"),
-                                None => name.clone(),
-                            },
-                        }),
-                        _ => {}
-                    }
-                }
+                self.transition(&id, state, &name, error.as_deref(), &mut out);
                 if let Some(item) = item {
                     out.push(Out::Ui(UiEvent::Item { item, note: None }));
                 }
@@ -224,6 +236,38 @@ impl Forwarder {
             out.push(Out::RefreshMenu);
         }
         out
+    }
+
+    /// Records `id`'s state; entering complete or failed asks for a notification.
+    fn transition(
+        &mut self,
+        id: &str,
+        state: ItemState,
+        name: &str,
+        error: Option<&str>,
+        out: &mut Vec<Out>,
+    ) {
+        let before = self
+            .states
+            .insert(id.to_string(), (state, name.to_string()))
+            .map(|(s, _)| s);
+        if before == Some(state) {
+            return;
+        }
+        match state {
+            ItemState::Complete => out.push(Out::Notify {
+                summary: "Download complete".to_string(),
+                body: format!("{name} is cached and plays offline."),
+            }),
+            ItemState::Failed => out.push(Out::Notify {
+                summary: "Download failed".to_string(),
+                body: match error {
+                    Some(e) => format!("{name}: {e}"),
+                    None => name.to_string(),
+                },
+            }),
+            _ => {}
+        }
     }
 
     /// Events missed (a lagging receiver): the UI and menu re-read everything.
@@ -376,25 +420,58 @@ mod tests {
         f.handle(progress("a", 1), t0, &Fake);
         f.handle(progress("a", 100), t0, &Fake);
         let outs = f.handle(state("a", ItemState::Complete), t0, &Fake);
-        assert!(matches!(&outs[0], Out::Ui(UiEvent::Progress { downloaded: 100, .. })));
+        assert!(matches!(
+            &outs[0],
+            Out::Ui(UiEvent::Progress { downloaded: 100, .. })
+        ));
         assert!(outs
             .iter()
             .any(|o| matches!(o, Out::Ui(UiEvent::Item { item, .. }) if item.ranges == vec![[0, 10]])));
-        assert!(f.tick(t0 + Duration::from_secs(1)).iter().all(|o| !matches!(o, Out::Ui(_))));
+        assert!(f
+            .tick(t0 + Duration::from_secs(1))
+            .iter()
+            .all(|o| !matches!(o, Out::Ui(_))));
     }
 
     #[test]
     fn completion_and_failure_notify_once_per_transition() {
         let t0 = Instant::now();
         let mut f = Forwarder::new();
-        f.handle(Event::Added { item: view("a", ItemState::Queued) }, t0, &Fake);
+        f.handle(
+            Event::Added {
+                item: view("a", ItemState::Queued),
+            },
+            t0,
+            &Fake,
+        );
         assert!(notifications(&f.handle(state("a", ItemState::Downloading), t0, &Fake)).is_empty());
         let done = f.handle(state("a", ItemState::Complete), t0, &Fake);
         assert_eq!(notifications(&done), vec!["Download complete"]);
         assert!(notifications(&f.handle(state("a", ItemState::Complete), t0, &Fake)).is_empty());
         let failed = f.handle(state("b", ItemState::Failed), t0, &Fake);
         assert_eq!(notifications(&failed), vec!["Download failed"]);
-        assert!(failed.iter().any(|o| matches!(o, Out::Notify { body, .. } if body.contains("404"))));
+        assert!(failed
+            .iter()
+            .any(|o| matches!(o, Out::Notify { body, .. } if body.contains("404"))));
+    }
+
+    #[test]
+    fn progress_reveals_a_state_change_the_engine_did_not_announce() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        f.handle(
+            Event::Added {
+                item: view("a", ItemState::Queued),
+            },
+            t0,
+            &Fake,
+        );
+        let outs = f.handle(progress("a", 5), t0 + Duration::from_secs(1), &Fake);
+        assert!(outs.iter().any(
+            |o| matches!(o, Out::Ui(UiEvent::Item { item, .. }) if item.view.state == ItemState::Downloading)
+        ));
+        let again = f.handle(progress("a", 6), t0 + Duration::from_secs(2), &Fake);
+        assert!(!again.iter().any(|o| matches!(o, Out::Ui(UiEvent::Item { .. }))));
     }
 
     #[test]

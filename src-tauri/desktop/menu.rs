@@ -170,7 +170,13 @@ mod tests {
         ];
         let m = model(&items);
         assert_eq!(m.status, "Downloading 2 — 20 %");
-        assert_eq!(m.pause_all, Entry { label: "Pause all (2)".into(), enabled: true });
+        assert_eq!(
+            m.pause_all,
+            Entry {
+                label: "Pause all (2)".into(),
+                enabled: true
+            }
+        );
         assert!(!m.resume_all.enabled);
         assert_eq!(m.clear_cache.label, "Clear cache (1 item, 500 B)");
     }
@@ -189,7 +195,13 @@ mod tests {
         let items = [item("a", ItemState::Paused, 2 << 20, Some(4 << 20)), pinned];
         let m = model(&items);
         assert_eq!(m.status, format!("2 items cached — {}", format_size(3 << 20)));
-        assert_eq!(m.resume_all, Entry { label: "Resume all (1)".into(), enabled: true });
+        assert_eq!(
+            m.resume_all,
+            Entry {
+                label: "Resume all (1)".into(),
+                enabled: true
+            }
+        );
         assert_eq!(
             m.clear_cache.label,
             format!("Clear cache (1 item, {})", format_size(2 << 20)),

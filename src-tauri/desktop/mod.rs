@@ -19,7 +19,7 @@ pub mod throttle;
 mod tray;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use spool_engine::config::DEFAULT_PORT;
 use spool_engine::store::Store;
@@ -50,8 +50,6 @@ pub enum DesktopError {
     Engine(#[from] spool_engine::Error),
     #[error("cannot listen on 127.0.0.1: {0}")]
     Listen(std::io::Error),
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
     #[error("the desktop app failed: {0}")]
     Tauri(#[from] tauri::Error),
 }
@@ -133,8 +131,6 @@ pub fn show_window(app: &AppHandle) {
 
 /// Runs the desktop app until Quit. `url`: add it and play it once started.
 pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
-    let startup_error: Arc<Mutex<Option<DesktopError>>> = Arc::default();
-    let startup_error_in_setup = startup_error.clone();
     let setup_dir = data_dir.clone();
     let app = tauri::Builder::default()
         .plugin(
@@ -162,9 +158,11 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
             let engine = match tauri::async_runtime::block_on(start_engine(&setup_dir, &settings)) {
                 Ok(engine) => engine,
                 Err(e) => {
-                    let message = e.to_string();
-                    *startup_error_in_setup.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
-                    return Err(message.into());
+                    // Tauri panics on a setup error; this is a plain runtime
+                    // error (e.g. another engine owns the data dir): say so and
+                    // exit 1 like the CLI. Nothing has started yet.
+                    eprintln!("spool: {e}");
+                    std::process::exit(1);
                 }
             };
             let info = engine.info();
@@ -186,14 +184,7 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
             }
             Ok(())
         })
-        .build(tauri::generate_context!());
-    let app = match app {
-        Ok(app) => app,
-        Err(e) => {
-            let stored = startup_error.lock().unwrap_or_else(PoisonError::into_inner).take();
-            return Err(stored.unwrap_or(DesktopError::Tauri(e)));
-        }
-    };
+        .build(tauri::generate_context!())?;
     app.run(|app, event| match event {
         // The last window closing (or hiding) does not quit: the tray stays.
         RunEvent::ExitRequested { api, code: None, .. } => api.prevent_exit(),
@@ -232,6 +223,10 @@ mod tests {
             Some("http://h/f.mkv".to_string())
         );
         assert_eq!(url_in_args(&argv(&["spool"])), None);
-        assert_eq!(url_in_args(&argv(&["http://h/spool"])), None, "argv[0] is the program");
+        assert_eq!(
+            url_in_args(&argv(&["http://h/spool"])),
+            None,
+            "argv[0] is the program"
+        );
     }
 }

@@ -215,7 +215,9 @@ mod tests {
 
     #[test]
     fn the_url_placeholder_puts_the_url_where_the_user_wants_it() {
-        let launch = resolve("celluloid --new-window {url} --mpv-options=--pause", URL, |_| true);
+        let launch = resolve("celluloid --new-window {url} --mpv-options=--pause", URL, |_| {
+            true
+        });
         assert_eq!(
             launch,
             Ok(cmd("celluloid", &["--new-window", URL, "--mpv-options=--pause"]))

@@ -140,7 +140,10 @@ pub fn validate(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
             Ok(rate) if rate < MIN_RATE_LIMIT => {
                 error(
                     "rate_limit",
-                    format!("at least {}/s, or empty for unlimited", format_size(MIN_RATE_LIMIT)),
+                    format!(
+                        "at least {}/s, or empty for unlimited",
+                        format_size(MIN_RATE_LIMIT)
+                    ),
                 );
                 None
             }
@@ -264,7 +267,12 @@ mod tests {
     }
 
     fn fields(result: Result<Settings, Vec<FieldError>>) -> Vec<&'static str> {
-        result.err().unwrap_or_default().into_iter().map(|e| e.field).collect()
+        result
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
     }
 
     #[test]
@@ -302,7 +310,12 @@ mod tests {
         };
         assert_eq!(
             fields(validate(&f)),
-            vec!["cache_cap", "connections_per_item", "rate_limit", "player_command"]
+            vec![
+                "cache_cap",
+                "connections_per_item",
+                "rate_limit",
+                "player_command"
+            ]
         );
     }
 

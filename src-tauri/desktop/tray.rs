@@ -34,7 +34,8 @@ struct Tray {
 }
 
 pub fn create(app: &AppHandle) -> tauri::Result<()> {
-    let item = |id: &str, label: &str, enabled: bool| MenuItem::with_id(app, id, label, enabled, None::<&str>);
+    let item =
+        |id: &str, label: &str, enabled: bool| MenuItem::with_id(app, id, label, enabled, None::<&str>);
     let status = item("status", "Starting…", false)?;
     let open = item(OPEN, "Open Spool", true)?;
     let add = item(ADD_CLIPBOARD, "Add URL from clipboard", true)?;
@@ -151,7 +152,7 @@ fn apply(app: &AppHandle, tray: &Tray, model: &menu::MenuModel) -> tauri::Result
     // trays do not follow).
     entries.clear();
     for stale in tray.recent.items()? {
-        tray.recent.remove(stale.as_ref())?;
+        tray.recent.remove(&stale)?;
     }
     if model.recent.is_empty() {
         let none = MenuItem::with_id(app, "recent-none", "No items yet", false, None::<&str>)?;

@@ -81,7 +81,11 @@ fn spool_ls(data: &Path) -> Vec<Value> {
         .args(["ls", "--json"])
         .output()
         .expect("run spool ls");
-    assert!(out.status.success(), "spool ls: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "spool ls: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("spool ls --json output")
 }
 
@@ -109,7 +113,10 @@ async fn row(session: &Session, name: &str) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb, tauri-driver and WebKitWebDriver: run by scripts/test"]
 async fn desktop_app_adds_plays_and_removes_through_the_ui() {
-    let sandbox = tempfile::Builder::new().prefix("spool-e2e-").tempdir().expect("temp dir");
+    let sandbox = tempfile::Builder::new()
+        .prefix("spool-e2e-")
+        .tempdir()
+        .expect("temp dir");
     let data = sandbox.path().join("data");
     let argv_file = sandbox.path().join("player-argv.txt");
     let stub = sandbox.path().join("stub-player");
@@ -154,7 +161,8 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     .await;
 
     // A real notification server on the session bus, and a bus monitor.
-    let on_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.to_string_lossy().starts_with("disabled"));
+    let on_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS")
+        .is_some_and(|a| !a.to_string_lossy().starts_with("disabled"));
     let monitor_log = sandbox.path().join("dbus-monitor.log");
     let mut _dunst = None;
     let mut _monitor = None;
@@ -183,7 +191,12 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     let log = std::fs::File::create(&driver_log).expect("driver log");
     let _driver = Guard(
         Command::new(tauri_driver())
-            .args(["--port", &driver_port.to_string(), "--native-port", &native_port.to_string()])
+            .args([
+                "--port",
+                &driver_port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
             .env("SPOOL_DATA_DIR", &data)
             .env("XDG_CONFIG_HOME", sandbox.path().join("config"))
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
@@ -199,7 +212,10 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     // The window shows its designed empty state.
     until("the empty state", || async {
         let shown = session
-            .execute("return !document.getElementById('empty').classList.contains('hidden')", &[])
+            .execute(
+                "return !document.getElementById('empty').classList.contains('hidden')",
+                &[],
+            )
             .await;
         shown.as_bool().filter(|b| *b)
     })
@@ -208,15 +224,18 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     // Settings: the stub player, through the form.
     session.click("#settings-toggle").await;
     session.clear("input[name=player_command]").await;
-    session.type_into("input[name=player_command]", &stub.display().to_string()).await;
+    session
+        .type_into("input[name=player_command]", &stub.display().to_string())
+        .await;
     session.click("#settings-form button[type=submit]").await;
     until("settings saved", || async {
         let text = session.text("#settings-status").await;
         (text == "Saved and applied").then_some(())
     })
     .await;
-    let saved: Value = serde_json::from_slice(&std::fs::read(data.join("desktop-settings.json")).expect("settings file"))
-        .expect("settings JSON");
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(data.join("desktop-settings.json")).expect("settings file"))
+            .expect("settings JSON");
     assert_eq!(saved["player_command"], stub.display().to_string());
     session.click("#settings-toggle").await;
 
@@ -227,14 +246,21 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     let first = until("the film's row", || row(&session, name)).await;
     let id = first["id"].as_str().expect("row id").to_string();
     let mut percents = std::collections::BTreeSet::new();
-    until("the film to complete", || async {
-        let r = row(&session, name).await?;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let r = row(&session, name).await.expect("the film's row");
         if let Some(p) = r["pct"].as_str() {
             percents.insert(p.to_string());
         }
-        (r["state"] == "Complete").then_some(())
-    })
-    .await;
+        if r["state"] == "Complete" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the film to complete: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         percents.len() >= 3,
         "progress reached the row as it happened (seen {percents:?})"
@@ -247,12 +273,18 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
         .find(|i| i["id"] == id.as_str())
         .and_then(|i| i["stream_url"].as_str().map(str::to_string))
         .expect("the item in spool ls");
-    session.click(&format!("li[data-id='{id}'] button[data-action=play]")).await;
+    session
+        .click(&format!("li[data-id='{id}'] button[data-action=play]"))
+        .await;
     let argv = until("the stub player to run", || async {
         std::fs::read_to_string(&argv_file).ok().filter(|s| !s.is_empty())
     })
     .await;
-    assert_eq!(argv, format!("{stream_url}\n"), "the player got exactly the stream URL");
+    assert_eq!(
+        argv,
+        format!("{stream_url}\n"),
+        "the player got exactly the stream URL"
+    );
     let toast = session.text("#toast").await;
     assert!(toast.starts_with("Playing with "), "{toast}");
 
@@ -260,14 +292,18 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     if on_bus {
         until("the Notify call on the bus", || async {
             let log = std::fs::read_to_string(&monitor_log).unwrap_or_default();
-            (log.contains("member=Notify") && log.contains("Download complete") && log.contains(name)).then_some(())
+            (log.contains("member=Notify") && log.contains("Download complete") && log.contains(name))
+                .then_some(())
         })
         .await;
-        let count = Command::new("dunstctl").arg("count").output().expect("dunstctl count");
+        let count = Command::new("dunstctl")
+            .arg("count")
+            .output()
+            .expect("dunstctl count");
         let count = String::from_utf8_lossy(&count.stdout).to_string();
         let total: u64 = count
             .lines()
-            .filter_map(|l| l.rsplit(':').next()?.trim().parse().ok())
+            .filter_map(|l| l.rsplit(':').next()?.trim().parse::<u64>().ok())
             .sum();
         assert!(total >= 1, "dunst received the notification: {count}");
     }
@@ -279,13 +315,24 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
         .env("XDG_CONFIG_HOME", sandbox.path().join("config"))
         .output()
         .expect("second launch");
-    assert!(second.status.success(), "second launch: {}", String::from_utf8_lossy(&second.stderr));
+    assert!(
+        second.status.success(),
+        "second launch: {}",
+        String::from_utf8_lossy(&second.stderr)
+    );
     until("the forwarded URL's row", || row(&session, "episode-142.mp3")).await;
     let argv = until("the forwarded URL to play", || async {
-        std::fs::read_to_string(&argv_file).ok().filter(|s| s.lines().count() >= 2)
+        std::fs::read_to_string(&argv_file)
+            .ok()
+            .filter(|s| s.lines().count() >= 2)
     })
     .await;
-    assert!(argv.lines().nth(1).is_some_and(|l| l.ends_with("/episode-142.mp3")), "{argv}");
+    assert!(
+        argv.lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with("/episode-142.mp3")),
+        "{argv}"
+    );
 
     // A slow one stays partial: the bar shows the present ranges.
     session.type_into("#url-input", &lecture.url()).await;
@@ -312,10 +359,20 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     eprintln!("screenshot: {}", shot.display());
 
     // Remove the film, with confirmation: the row and its files go.
-    session.click(&format!("li[data-id='{id}'] button[data-action=remove]")).await;
-    session.click(&format!("li[data-id='{id}'] button[data-action=confirm-remove]")).await;
-    until("the film's row to go", || async { row(&session, name).await.is_none().then_some(()) }).await;
-    assert!(!data.join("items").join(&id).exists(), "the item's files are deleted");
+    session
+        .click(&format!("li[data-id='{id}'] button[data-action=remove]"))
+        .await;
+    session
+        .click(&format!("li[data-id='{id}'] button[data-action=confirm-remove]"))
+        .await;
+    until("the film's row to go", || async {
+        row(&session, name).await.is_none().then_some(())
+    })
+    .await;
+    assert!(
+        !data.join("items").join(&id).exists(),
+        "the item's files are deleted"
+    );
     assert!(spool_ls(&data).iter().all(|i| i["id"] != id.as_str()));
 
     session.close().await;

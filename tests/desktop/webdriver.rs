@@ -16,7 +16,10 @@ impl Session {
     /// Opens a session on tauri-driver at `port` for the app at `application`
     /// (tauri-driver may still be starting: retried for a while).
     pub async fn start(port: u16, application: &str) -> Session {
-        let client = reqwest::Client::builder().no_proxy().build().expect("HTTP client");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("HTTP client");
         let base = format!("http://127.0.0.1:{port}");
         let body = json!({
             "capabilities": {"alwaysMatch": {"tauri:options": {"application": application}}}
@@ -28,7 +31,10 @@ impl Session {
                     let status = response.status();
                     let value: Value = response.json().await.expect("session JSON");
                     assert!(status.is_success(), "new session: {status} {value}");
-                    let id = value["value"]["sessionId"].as_str().expect("sessionId").to_string();
+                    let id = value["value"]["sessionId"]
+                        .as_str()
+                        .expect("sessionId")
+                        .to_string();
                     return Session {
                         client,
                         base: format!("{base}/session/{id}"),
@@ -85,14 +91,22 @@ impl Session {
 
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})))
-            .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     pub async fn clear(&self, css: &str) {
         let id = self.find(css).await;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({})))
-            .await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
