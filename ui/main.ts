@@ -260,7 +260,9 @@ function onEvent(ev: UiEvent): void {
       const item = items.get(ev.id);
       if (!item) return;
       rates.set(ev.id, ev.rate);
-      upsert({ ...item, downloaded: ev.downloaded, size: ev.size, ranges: ev.ranges });
+      // Bytes arriving means downloading, even if no state change said so yet.
+      const state = item.state === "queued" && ev.rate > 0 ? "downloading" : item.state;
+      upsert({ ...item, state, downloaded: ev.downloaded, size: ev.size, ranges: ev.ranges });
       break;
     }
     case "removed":

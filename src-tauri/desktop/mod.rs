@@ -50,6 +50,8 @@ pub enum DesktopError {
     Engine(#[from] spool_engine::Error),
     #[error("cannot listen on 127.0.0.1: {0}")]
     Listen(std::io::Error),
+    #[error("no display (DISPLAY and WAYLAND_DISPLAY are unset): the desktop app needs a graphical session; `spool serve` runs the engine alone")]
+    NoDisplay,
     #[error("the desktop app failed: {0}")]
     Tauri(#[from] tauri::Error),
 }
@@ -131,6 +133,11 @@ pub fn show_window(app: &AppHandle) {
 
 /// Runs the desktop app until Quit. `url`: add it and play it once started.
 pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
+    // GTK would panic without a display; say what to do instead.
+    let has = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    if !has("DISPLAY") && !has("WAYLAND_DISPLAY") {
+        return Err(DesktopError::NoDisplay);
+    }
     let setup_dir = data_dir.clone();
     let app = tauri::Builder::default()
         .plugin(

@@ -347,6 +347,24 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
         (r["state"] == "Complete").then_some(())
     })
     .await;
+    // Pin the podcast: the row says so, and so does `spool ls`.
+    let podcast_id = row(&session, "episode-142.mp3").await.expect("podcast row")["id"]
+        .as_str()
+        .expect("row id")
+        .to_string();
+    session
+        .click(&format!("li[data-id='{podcast_id}'] button[data-action=pin]"))
+        .await;
+    until("the pinned badge", || async {
+        let badge = session
+            .text(&format!("li[data-id='{podcast_id}'] .pin-badge"))
+            .await;
+        (badge == "Pinned").then_some(())
+    })
+    .await;
+    assert!(spool_ls(&data)
+        .iter()
+        .any(|i| i["id"] == podcast_id.as_str() && i["pinned"] == true));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let png = session.screenshot().await;
     let shot = std::env::var_os("SPOOL_SCREENSHOT")
