@@ -285,8 +285,13 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
         format!("{stream_url}\n"),
         "the player got exactly the stream URL"
     );
-    let toast = session.text("#toast").await;
-    assert!(toast.starts_with("Playing with "), "{toast}");
+    // The window says which command it started (the reply may trail the player).
+    let toast = until("the play toast", || async {
+        let toast = session.text("#toast").await;
+        toast.starts_with("Playing with ").then_some(toast)
+    })
+    .await;
+    assert!(toast.contains(&stub.display().to_string()), "{toast}");
 
     // The completion notification reached the notification server.
     if on_bus {
