@@ -400,3 +400,191 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
 
     session.close().await;
 }
+
+/// One entry of the tray menu as exported over D-Bus (com.canonical.dbusmenu).
+#[derive(Debug, Clone)]
+struct MenuEntry {
+    id: i64,
+    label: String,
+    enabled: bool,
+}
+
+/// Walks a `GetLayout` reply (`busctl --json`): nodes are `[id, {props}, [children]]`.
+fn walk_layout(value: &Value, out: &mut Vec<MenuEntry>) {
+    match value {
+        Value::Array(a) if a.len() == 3 && a[0].is_i64() && a[1].is_object() && a[2].is_array() => {
+            let prop = |name: &str| a[1].get(name).and_then(|p| p.get("data")).cloned();
+            if let Some(Value::String(label)) = prop("label") {
+                out.push(MenuEntry {
+                    id: a[0].as_i64().unwrap_or_default(),
+                    label,
+                    enabled: prop("enabled").and_then(|e| e.as_bool()).unwrap_or(true),
+                });
+            }
+            walk_layout(&a[2], out);
+        }
+        Value::Array(a) => a.iter().for_each(|v| walk_layout(v, out)),
+        Value::Object(o) => o.values().for_each(|v| walk_layout(v, out)),
+        _ => {}
+    }
+}
+
+const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_spool/Menu";
+
+/// The tray menu of the app with process id `pid`, read over the session bus.
+fn tray_menu(pid: u32) -> Option<(String, Vec<MenuEntry>)> {
+    let names = Command::new("busctl")
+        .args(["--user", "--json=short", "list"])
+        .output()
+        .ok()?;
+    let names: Value = serde_json::from_slice(&names.stdout).ok()?;
+    for name in names.as_array()? {
+        if name["pid"].as_u64() != Some(u64::from(pid)) {
+            continue;
+        }
+        let Some(bus_name) = name["name"].as_str().filter(|n| n.starts_with(':')) else {
+            continue;
+        };
+        if let Some(entries) = menu_of(bus_name) {
+            return Some((bus_name.to_string(), entries));
+        }
+    }
+    None
+}
+
+/// The tray menu exported by `bus_name`.
+fn menu_of(bus_name: &str) -> Option<Vec<MenuEntry>> {
+    let layout = Command::new("busctl")
+        .args(["--user", "--json=short", "call", bus_name, MENU_PATH])
+        .args([
+            "com.canonical.dbusmenu",
+            "GetLayout",
+            "iias",
+            "--",
+            "0",
+            "-1",
+            "2",
+            "label",
+            "enabled",
+        ])
+        .output()
+        .ok()?;
+    if !layout.status.success() {
+        return None;
+    }
+    let layout: Value = serde_json::from_slice(&layout.stdout).ok()?;
+    let mut entries = Vec::new();
+    walk_layout(&layout, &mut entries);
+    Some(entries)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Xvfb and a D-Bus session: run by scripts/test"]
+async fn tray_menu_shows_live_state_and_quit_shuts_down() {
+    if !std::env::var_os("DBUS_SESSION_BUS_ADDRESS")
+        .is_some_and(|a| !a.to_string_lossy().starts_with("disabled"))
+    {
+        eprintln!("no D-Bus session: skipped");
+        return;
+    }
+    let sandbox = tempfile::Builder::new()
+        .prefix("spool-tray-")
+        .tempdir()
+        .expect("temp dir");
+    let data = sandbox.path().join("data");
+    let origin = Origin::start(
+        content(2 << 20),
+        Faults {
+            path: Some("/media/clip.mkv".to_string()),
+            rate: Some(128 << 10),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut app = Guard(
+        Command::new(SPOOL)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("XDG_CONFIG_HOME", sandbox.path().join("config"))
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the app"),
+    );
+    let pid = app.0.id();
+    let label =
+        |entries: &[MenuEntry], prefix: &str| entries.iter().find(|e| e.label.starts_with(prefix)).cloned();
+
+    // Every action is in the menu; the first line is the live state.
+    let (bus_name, entries) = until("the tray menu on the bus", || async { tray_menu(pid) }).await;
+    for wanted in [
+        "Open Spool",
+        "Add URL from clipboard",
+        "Recent items",
+        "Pause all",
+        "Resume all",
+        "Clear cache",
+        "Open cache folder",
+        "Quit Spool",
+    ] {
+        assert!(label(&entries, wanted).is_some(), "no {wanted:?} in {entries:?}");
+    }
+    let status = label(&entries, "No items yet").expect("the empty state line");
+    assert!(!status.enabled, "the state line is not an action");
+
+    // A download (added through the CLI, against the app's engine) shows live.
+    let out = Command::new(SPOOL)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["add", &origin.url()])
+        .output()
+        .expect("spool add");
+    assert!(
+        out.status.success(),
+        "spool add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    until("the tray to show the download", || async {
+        let entries = menu_of(&bus_name)?;
+        label(&entries, "Downloading 1 — ")
+            .filter(|_| label(&entries, "Pause all (1)").is_some_and(|e| e.enabled))
+    })
+    .await;
+    until("the tray to show the finished item", || async {
+        let entries = menu_of(&bus_name)?;
+        label(&entries, "1 item cached — 2.0 MiB")
+            .filter(|_| label(&entries, "Clear cache (1 item, 2.0 MiB)").is_some_and(|e| e.enabled))
+    })
+    .await;
+
+    // Quit from the menu: the engine stops cleanly (engine.json removed), exit 0.
+    let entries = menu_of(&bus_name).expect("menu");
+    let quit = label(&entries, "Quit Spool").expect("quit entry");
+    let clicked = Command::new("busctl")
+        .args([
+            "--user",
+            "call",
+            &bus_name,
+            MENU_PATH,
+            "com.canonical.dbusmenu",
+            "Event",
+            "isvu",
+        ])
+        .arg(quit.id.to_string())
+        .args(["clicked", "s", "", "0"])
+        .status()
+        .expect("busctl call Event");
+    assert!(clicked.success());
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = app.0.try_wait().expect("wait for the app") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the app did not quit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "exit status {status}");
+    assert!(!data.join("engine.json").exists(), "the engine shut down cleanly");
+}
