@@ -89,6 +89,11 @@ fn spool_ls(data: &Path) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).expect("spool ls --json output")
 }
 
+/// Whether a D-Bus session bus is there (`dbus-run-session`).
+fn session_bus() -> bool {
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.to_string_lossy().starts_with("disabled"))
+}
+
 fn content(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i * 7 % 251) as u8).collect()
 }
@@ -161,8 +166,7 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     .await;
 
     // A real notification server on the session bus, and a bus monitor.
-    let on_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS")
-        .is_some_and(|a| !a.to_string_lossy().starts_with("disabled"));
+    let on_bus = session_bus();
     let monitor_log = sandbox.path().join("dbus-monitor.log");
     let mut _dunst = None;
     let mut _monitor = None;
@@ -481,9 +485,7 @@ fn menu_of(bus_name: &str) -> Option<Vec<MenuEntry>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb and a D-Bus session: run by scripts/test"]
 async fn tray_menu_shows_live_state_and_quit_shuts_down() {
-    if !std::env::var_os("DBUS_SESSION_BUS_ADDRESS")
-        .is_some_and(|a| !a.to_string_lossy().starts_with("disabled"))
-    {
+    if !session_bus() {
         eprintln!("no D-Bus session: skipped");
         return;
     }
