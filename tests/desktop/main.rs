@@ -384,6 +384,11 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     }
     std::fs::write(&shot, png).expect("write screenshot");
     eprintln!("screenshot: {}", shot.display());
+    // The settings panel, for a look by eye (not used in the README).
+    session.click("#settings-toggle").await;
+    let settings_png = session.screenshot().await;
+    std::fs::write(shot.with_file_name("desktop-settings.png"), settings_png).expect("write screenshot");
+    session.click("#settings-toggle").await;
 
     // Remove the film, with confirmation: the row and its files go.
     session
