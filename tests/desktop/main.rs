@@ -356,6 +356,42 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
         (r["state"] == "Complete").then_some(())
     })
     .await;
+    // Pause and resume the lecture from its row.
+    let lecture_id = row(&session, "Intro-to-Rust-Lecture-01.mp4")
+        .await
+        .expect("lecture row")["id"]
+        .as_str()
+        .expect("row id")
+        .to_string();
+    session
+        .click(&format!("li[data-id='{lecture_id}'] button[data-action=pause]"))
+        .await;
+    until("the lecture to pause", || async {
+        let r = row(&session, "Intro-to-Rust-Lecture-01.mp4").await?;
+        (r["state"] == "Paused").then_some(())
+    })
+    .await;
+    session
+        .click(&format!("li[data-id='{lecture_id}'] button[data-action=resume]"))
+        .await;
+    until("the lecture to resume", || async {
+        let r = row(&session, "Intro-to-Rust-Lecture-01.mp4").await?;
+        (r["state"] == "Downloading" || r["state"] == "Queued").then_some(())
+    })
+    .await;
+
+    // Copy the stream URL.
+    session
+        .click(&format!("li[data-id='{lecture_id}'] button[data-action=copy]"))
+        .await;
+    until("the copy toast", || async {
+        let toast = session.text("#toast").await;
+        let banner = session.text("#banner").await;
+        assert!(banner.is_empty(), "copy failed: {banner}");
+        (toast == "Stream URL copied").then_some(())
+    })
+    .await;
+
     // Pin the podcast: the row says so, and so does `spool ls`.
     let podcast_id = row(&session, "episode-142.mp3").await.expect("podcast row")["id"]
         .as_str()
