@@ -27,7 +27,8 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
 
-    /// A media URL: add it to the running engine and print its stream URL.
+    /// A media URL: start the desktop app (or use the running one), add it
+    /// and play it. Without URL and command: the desktop app.
     // Not `args_conflicts_with_subcommands`: that also rejects the global
     // `--data-dir` before a subcommand. Requiring a scheme keeps a mistyped
     // subcommand a usage error (exit 2) instead of a URL to add.
@@ -95,6 +96,15 @@ pub fn main() -> ExitCode {
         Ok(dir) => dir,
         Err(e) => return fail(&e),
     };
+    if cli.command.is_none() {
+        // The desktop app runs Tauri's event loop on this thread, so no
+        // runtime of our own here (Tauri brings one).
+        init_logging("info");
+        return match spool_desktop::desktop::run(data_dir, cli.url) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e.into()),
+        };
+    }
     let serving = matches!(cli.command, Some(Command::Serve { .. }));
     init_logging(if serving { "info" } else { "warn" });
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -131,16 +141,8 @@ fn default_data_dir() -> Result<PathBuf> {
 
 async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
     let Some(command) = cli.command else {
-        return match cli.url {
-            // Until the desktop app exists, `spool URL` adds like `spool add`.
-            Some(url) => add(data_dir, &url, &[]).await,
-            None => {
-                use clap::CommandFactory;
-                Cli::command().print_help()?;
-                println!();
-                Ok(())
-            }
-        };
+        // `main` runs the desktop app for these.
+        bail!("no command");
     };
     match command {
         Command::Serve {

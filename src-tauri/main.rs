@@ -1,5 +1,5 @@
 //! `spool`: the desktop app and the CLI in one binary. The work happens in
-//! the engine crate; this is flags plus glue.
+//! the engine crate and the desktop library; this is flags plus glue.
 
 mod cli;
 

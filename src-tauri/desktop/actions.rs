@@ -1,0 +1,193 @@
+//! What the window's commands and the tray menu both do, in one place.
+//! Every action takes item ids; paths are only ever built here from the
+//! data directory.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use spool_engine::ItemState;
+use tauri::{AppHandle, Emitter, Manager};
+
+use super::events::{UiEvent, UI_EVENT};
+use super::player::{self, Launch};
+use super::settings::FieldError;
+use super::{menu, notify, Desktop};
+
+/// A player that exits with an error within this long "failed to start".
+const EARLY_EXIT: Duration = Duration::from_secs(5);
+
+/// The one error shape the UI sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UiError {
+    pub code: String,
+    pub message: String,
+    /// For `invalid_settings`: which fields, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldError>,
+}
+
+impl UiError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        UiError {
+            code: code.to_string(),
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+impl From<spool_engine::Error> for UiError {
+    fn from(e: spool_engine::Error) -> Self {
+        UiError::new(e.code(), e.to_string())
+    }
+}
+
+/// Starts the player for item `id`; returns the command that was run.
+pub fn play(app: &AppHandle, id: &str) -> Result<String, UiError> {
+    let desktop = app.state::<Desktop>();
+    let item = desktop.engine.item(id)?;
+    let configured = desktop.settings().player_command.clone();
+    let path_var = std::env::var_os("PATH");
+    let launch = player::resolve(&configured, &item.stream_url, |p| {
+        player::on_path(p, path_var.as_deref())
+    })
+    .map_err(|m| UiError::new("player_failed", m))?;
+    let (program, args) = match launch {
+        Launch::Command { program, args } => (program, args),
+        Launch::Playlist => {
+            let dir = desktop.data_dir.join("playlists");
+            let path = dir.join(format!("{}.m3u", item.id));
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(&path, player::m3u(&item.name, &item.stream_url)))
+                .map_err(|e| {
+                    UiError::new(
+                        "player_failed",
+                        format!(
+                            "no player found (mpv, vlc, celluloid, totem) and cannot write a playlist: {e}"
+                        ),
+                    )
+                })?;
+            ("xdg-open".to_string(), vec![path.to_string_lossy().into_owned()])
+        }
+    };
+    let described = Launch::Command {
+        program: program.clone(),
+        args: args.clone(),
+    }
+    .describe();
+    let mut child = Command::new(&program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| UiError::new("player_failed", format!("could not start `{described}`: {e}")))?;
+    tracing::info!("playing {} with `{described}`", item.id);
+    // Reap the child; report a player that dies at once (bad option, no display…).
+    let app = app.clone();
+    let command = described.clone();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        if let Ok(status) = child.wait() {
+            if !status.success() && started.elapsed() < EARLY_EXIT {
+                let message = format!("`{command}` exited at once ({status})");
+                tracing::warn!("{message}");
+                let _ = app.emit(UI_EVENT, UiEvent::PlayerFailed { command, message });
+            }
+        }
+    });
+    Ok(described)
+}
+
+/// `spool URL` and its forwarded form: add, then play; failures become a
+/// notification (the window may not be open).
+pub fn add_and_play(app: &AppHandle, url: String) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let engine = app.state::<Desktop>().engine.clone();
+        let result = match engine.add(&url, &[]).await {
+            Ok(item) => play(&app, &item.id),
+            Err(e) => Err(UiError::from(e)),
+        };
+        if let Err(e) = result {
+            tracing::warn!("cannot play {url}: {}", e.message);
+            notify::show("Spool cannot play this", &e.message);
+            let _ = app.emit(UI_EVENT, UiEvent::Error { message: e.message });
+        }
+    });
+}
+
+/// Tray "Add URL from clipboard": adds the clipboard's text if it is a URL.
+pub fn add_from_clipboard(app: &AppHandle) {
+    use tauri_plugin_clipboard_manager::ClipboardExt;
+    let text = app.clipboard().read_text().unwrap_or_default();
+    let url = text.trim().to_string();
+    if !url.contains("://") {
+        notify::show("Nothing to add", "The clipboard holds no URL.");
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let engine = app.state::<Desktop>().engine.clone();
+        match engine.add(&url, &[]).await {
+            Ok(item) => notify::show("Added to Spool", &item.name),
+            Err(e) => notify::show("Spool cannot add this URL", &e.to_string()),
+        }
+    });
+}
+
+/// Pauses every downloading item, or resumes every paused one.
+pub async fn pause_or_resume_all(app: &AppHandle, pause: bool) {
+    let engine = app.state::<Desktop>().engine.clone();
+    for item in engine.items() {
+        let result = match item.state {
+            ItemState::Downloading | ItemState::Queued if pause => engine.pause(&item.id).await,
+            ItemState::Paused if !pause => engine.resume(&item.id).await,
+            _ => continue,
+        };
+        if let Err(e) = result {
+            tracing::warn!("pause/resume {}: {e}", item.id);
+        }
+    }
+}
+
+/// Removes unpinned items that are not downloading; returns how many.
+pub async fn clear_cache(app: &AppHandle) -> usize {
+    let engine = app.state::<Desktop>().engine.clone();
+    let items = engine.items();
+    let ids: Vec<String> = menu::clearable(&items).iter().map(|i| i.id.clone()).collect();
+    let mut removed = 0;
+    for id in ids {
+        match engine.remove(&id).await {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!("clear cache: {id}: {e}"),
+        }
+    }
+    removed
+}
+
+/// Opens the data directory in the file manager.
+pub fn open_cache_folder(app: &AppHandle) -> Result<(), UiError> {
+    let dir = app.state::<Desktop>().data_dir.clone();
+    Command::new("xdg-open")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(|mut child| {
+            std::thread::spawn(move || child.wait());
+        })
+        .map_err(|e| {
+            UiError::new(
+                "open_failed",
+                format!("could not start `xdg-open {}`: {e}", dir.display()),
+            )
+        })
+}
+
+/// Shuts the engine down (progress saved) and quits.
+pub fn quit(app: &AppHandle) {
+    app.exit(0);
+}

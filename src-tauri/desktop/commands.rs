@@ -1,0 +1,151 @@
+//! The window's commands. Thin: each takes item ids (never paths), calls the
+//! engine or an action, and returns data or a `{code, message}` error.
+
+use serde::Serialize;
+use tauri::{AppHandle, State};
+
+use super::actions::{self, UiError};
+use super::events::UiItem;
+use super::settings::{self, SettingsForm};
+use super::Desktop;
+
+type CommandResult<T> = Result<T, UiError>;
+
+/// Every command the UI may invoke.
+pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        list_items,
+        add_item,
+        play_item,
+        pause_item,
+        resume_item,
+        pin_item,
+        remove_item,
+        copy_stream_url,
+        get_settings,
+        save_settings,
+        open_cache_folder,
+    ]
+}
+
+fn ui_item(desktop: &Desktop, id: &str) -> CommandResult<UiItem> {
+    UiItem::of(&desktop.engine, id).ok_or_else(|| UiError::new("not_found", format!("no item {id}")))
+}
+
+#[tauri::command]
+fn list_items(desktop: State<'_, Desktop>) -> Vec<UiItem> {
+    let engine = &desktop.engine;
+    engine
+        .items()
+        .into_iter()
+        .map(|view| {
+            let present = engine.present(&view.id).unwrap_or_default();
+            UiItem::new(view, &present)
+        })
+        .collect()
+}
+
+/// `headers`: one `Name: value` per line; blank lines are ignored.
+#[tauri::command]
+async fn add_item(desktop: State<'_, Desktop>, url: String, headers: String) -> CommandResult<UiItem> {
+    let headers: Vec<String> = headers
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let view = desktop.engine.add(url.trim(), &headers).await?;
+    ui_item(&desktop, &view.id)
+}
+
+/// Returns the command that was started, for the UI to show.
+#[tauri::command]
+fn play_item(app: AppHandle, id: String) -> CommandResult<String> {
+    actions::play(&app, &id)
+}
+
+#[tauri::command]
+async fn pause_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<UiItem> {
+    desktop.engine.pause(&id).await?;
+    ui_item(&desktop, &id)
+}
+
+#[tauri::command]
+async fn resume_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<UiItem> {
+    desktop.engine.resume(&id).await?;
+    ui_item(&desktop, &id)
+}
+
+#[tauri::command]
+async fn pin_item(desktop: State<'_, Desktop>, id: String, pinned: bool) -> CommandResult<UiItem> {
+    desktop.engine.set_pinned(&id, pinned).await?;
+    ui_item(&desktop, &id)
+}
+
+#[tauri::command]
+async fn remove_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<()> {
+    Ok(desktop.engine.remove(&id).await?)
+}
+
+/// Puts the item's stream URL on the clipboard and returns it.
+#[tauri::command]
+fn copy_stream_url(app: AppHandle, desktop: State<'_, Desktop>, id: String) -> CommandResult<String> {
+    use tauri_plugin_clipboard_manager::ClipboardExt;
+    let url = desktop.engine.item(&id)?.stream_url;
+    app.clipboard()
+        .write_text(url.clone())
+        .map_err(|e| UiError::new("clipboard", format!("cannot use the clipboard: {e}")))?;
+    Ok(url)
+}
+
+/// The settings form plus what the window shows beside it.
+#[derive(Debug, Serialize)]
+struct SettingsView {
+    form: SettingsForm,
+    /// Where the cache lives (shown, not editable: `--data-dir` / `SPOOL_DATA_DIR`).
+    cache_dir: String,
+    port: u16,
+}
+
+fn settings_view(desktop: &Desktop) -> SettingsView {
+    SettingsView {
+        form: desktop.settings().to_form(),
+        cache_dir: desktop.data_dir.display().to_string(),
+        port: desktop.engine.info().port,
+    }
+}
+
+#[tauri::command]
+fn get_settings(desktop: State<'_, Desktop>) -> SettingsView {
+    settings_view(&desktop)
+}
+
+/// Validates, applies at once (limits, autostart) and saves.
+#[tauri::command]
+fn save_settings(
+    app: AppHandle,
+    desktop: State<'_, Desktop>,
+    form: SettingsForm,
+) -> CommandResult<SettingsView> {
+    let new = settings::validate(&form).map_err(|fields| UiError {
+        code: "invalid_settings".to_string(),
+        message: "some settings are not valid".to_string(),
+        fields,
+    })?;
+    let old = desktop.settings().clone();
+    if new.start_at_login != old.start_at_login {
+        settings::apply_autostart(new.start_at_login)
+            .map_err(|e| UiError::new("autostart", format!("cannot change start at login: {e}")))?;
+    }
+    desktop.engine.set_limits(new.limits(desktop.engine.limits()));
+    settings::save(&desktop.data_dir, &new)
+        .map_err(|e| UiError::new("io", format!("cannot save the settings: {e}")))?;
+    *desktop.settings() = new;
+    super::refresh_menu(&app);
+    Ok(settings_view(&desktop))
+}
+
+#[tauri::command]
+fn open_cache_folder(app: AppHandle) -> CommandResult<()> {
+    actions::open_cache_folder(&app)
+}

@@ -1,0 +1,408 @@
+//! The desktop's settings: what the user can change in the window, how a form
+//! is validated into values, and how they are saved (JSON in the data dir).
+//!
+//! Validation is pure and table-tested. Limits apply to the running engine at
+//! once (`Engine::set_limits`); nothing here needs a restart.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use spool_engine::size::{format_size, parse_size};
+use spool_engine::{Config, Limits};
+
+/// File name of the saved settings, inside the data directory.
+pub const FILE_NAME: &str = "desktop-settings.json";
+
+/// Bounds that keep a typo from making the cache useless.
+pub const MIN_CACHE_CAP: u64 = 16 << 20;
+pub const MAX_CONNECTIONS: usize = 16;
+pub const MIN_RATE_LIMIT: u64 = 16 << 10;
+
+/// Saved, validated settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Largest size of the cache, bytes.
+    pub cache_cap: u64,
+    /// The player to start; empty: the first known player found.
+    pub player_command: String,
+    /// Origin connections one item may use at once.
+    pub connections_per_item: usize,
+    /// Bytes per second for all downloads; `None`: unlimited.
+    pub rate_limit: Option<u64>,
+    /// Desktop notifications when a download completes or fails.
+    pub notifications: bool,
+    /// Start Spool (in the tray) when the user logs in.
+    pub start_at_login: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let config = Config::new(PathBuf::new());
+        Settings {
+            cache_cap: config.cache_cap,
+            player_command: String::new(),
+            connections_per_item: config.connections_per_item,
+            rate_limit: config.rate_limit,
+            notifications: true,
+            start_at_login: false,
+        }
+    }
+}
+
+/// The settings as the window's form shows and sends them: sizes as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingsForm {
+    pub cache_cap: String,
+    pub player_command: String,
+    pub connections_per_item: String,
+    /// Empty (or `0`): unlimited; else a size per second, e.g. `2MiB`.
+    pub rate_limit: String,
+    pub notifications: bool,
+    pub start_at_login: bool,
+}
+
+/// One invalid field of a form, for the UI to show beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Settings {
+    /// The form that shows these settings.
+    pub fn to_form(&self) -> SettingsForm {
+        SettingsForm {
+            cache_cap: format_size(self.cache_cap),
+            player_command: self.player_command.clone(),
+            connections_per_item: self.connections_per_item.to_string(),
+            rate_limit: self.rate_limit.map(format_size).unwrap_or_default(),
+            notifications: self.notifications,
+            start_at_login: self.start_at_login,
+        }
+    }
+
+    /// The engine limits these settings ask for; `min_free` is kept.
+    pub fn limits(&self, current: Limits) -> Limits {
+        Limits {
+            cache_cap: self.cache_cap,
+            min_free: current.min_free,
+            connections_per_item: self.connections_per_item,
+            rate_limit: self.rate_limit,
+        }
+    }
+
+    /// Applies these settings to an engine configuration before it starts.
+    pub fn configure(&self, config: &mut Config) {
+        config.cache_cap = self.cache_cap;
+        config.connections_per_item = self.connections_per_item;
+        config.rate_limit = self.rate_limit;
+    }
+}
+
+/// Validates a form into settings, or lists every invalid field.
+pub fn validate(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    let mut error = |field: &'static str, message: String| errors.push(FieldError { field, message });
+
+    let cache_cap = match parse_size(form.cache_cap.trim()) {
+        Ok(cap) if cap < MIN_CACHE_CAP => {
+            error("cache_cap", format!("at least {}", format_size(MIN_CACHE_CAP)));
+            0
+        }
+        Ok(cap) => cap,
+        Err(e) => {
+            error("cache_cap", e);
+            0
+        }
+    };
+    let connections_per_item = match form.connections_per_item.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CONNECTIONS).contains(&n) => n,
+        _ => {
+            error(
+                "connections_per_item",
+                format!("a whole number from 1 to {MAX_CONNECTIONS}"),
+            );
+            0
+        }
+    };
+    let rate_text = form.rate_limit.trim();
+    let rate_text = rate_text
+        .strip_suffix("/s")
+        .map(str::trim_end)
+        .unwrap_or(rate_text);
+    let rate_limit = if rate_text.is_empty() || rate_text.eq_ignore_ascii_case("unlimited") {
+        None
+    } else {
+        match parse_size(rate_text) {
+            Ok(0) => None,
+            Ok(rate) if rate < MIN_RATE_LIMIT => {
+                error(
+                    "rate_limit",
+                    format!(
+                        "at least {}/s, or empty for unlimited",
+                        format_size(MIN_RATE_LIMIT)
+                    ),
+                );
+                None
+            }
+            Ok(rate) => Some(rate),
+            Err(e) => {
+                error("rate_limit", e);
+                None
+            }
+        }
+    };
+    let player_command = form.player_command.trim().to_string();
+    if let Err(e) = super::player::split_command(&player_command) {
+        error("player_command", e);
+    }
+    if errors.is_empty() {
+        Ok(Settings {
+            cache_cap,
+            player_command,
+            connections_per_item,
+            rate_limit,
+            notifications: form.notifications,
+            start_at_login: form.start_at_login,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// Reads the saved settings; a missing file gives the defaults, and so does
+/// an unreadable one (with a warning: the user's next save replaces it).
+pub fn load(data_dir: &Path) -> Settings {
+    let path = data_dir.join(FILE_NAME);
+    match std::fs::read(&path) {
+        Ok(bytes) => match serde_json::from_slice::<Settings>(&bytes) {
+            Ok(settings) => sanitize(settings),
+            Err(e) => {
+                tracing::warn!("ignoring {}: {e}", path.display());
+                Settings::default()
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+        Err(e) => {
+            tracing::warn!("cannot read {}: {e}", path.display());
+            Settings::default()
+        }
+    }
+}
+
+/// A hand-edited file goes through the same validation as the form.
+fn sanitize(settings: Settings) -> Settings {
+    validate(&settings.to_form()).unwrap_or_else(|errors| {
+        tracing::warn!("saved settings are invalid ({errors:?}); using defaults");
+        Settings::default()
+    })
+}
+
+/// Saves atomically: a temporary file, fsync, rename.
+pub fn save(data_dir: &Path, settings: &Settings) -> std::io::Result<()> {
+    let path = data_dir.join(FILE_NAME);
+    let tmp = data_dir.join(format!("{FILE_NAME}.tmp"));
+    let json = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
+    {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(&json)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)
+}
+
+/// The XDG autostart entry that starts Spool at login.
+pub fn autostart_entry(exe: &Path) -> String {
+    // Desktop Entry Exec quoting: double quotes, with `"`, `` ` ``, `$`, `\` escaped.
+    let exe = exe.to_string_lossy();
+    let mut quoted = String::from("\"");
+    for c in exe.chars() {
+        if matches!(c, '"' | '`' | '$' | '\\') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    format!(
+        "[Desktop Entry]\nType=Application\nName=Spool\nComment=Media cache for your player\nExec={quoted}\nIcon=spool\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
+    )
+}
+
+/// Where the autostart entry lives (`$XDG_CONFIG_HOME/autostart`).
+pub fn autostart_path() -> Option<PathBuf> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".config")))?;
+    Some(config.join("autostart").join("spool.desktop"))
+}
+
+/// Writes or removes the autostart entry.
+pub fn apply_autostart(enabled: bool) -> std::io::Result<()> {
+    let Some(path) = autostart_path() else {
+        return Err(std::io::Error::other("no home directory"));
+    };
+    if enabled {
+        let exe = std::env::current_exe()?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, autostart_entry(&exe))
+    } else {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> SettingsForm {
+        Settings::default().to_form()
+    }
+
+    fn fields(result: Result<Settings, Vec<FieldError>>) -> Vec<&'static str> {
+        result
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e.field)
+            .collect()
+    }
+
+    #[test]
+    fn defaults_round_trip_through_the_form() {
+        assert_eq!(validate(&form()), Ok(Settings::default()));
+        assert_eq!(Settings::default().cache_cap, 10 << 30);
+        assert!(Settings::default().notifications);
+    }
+
+    #[test]
+    fn sizes_accept_the_cli_units() {
+        let cases = [
+            ("500MB", 500_000_000),
+            ("2GiB", 2 << 30),
+            ("104857600", 104_857_600),
+            (" 1 G ", 1 << 30),
+        ];
+        for (text, bytes) in cases {
+            let f = SettingsForm {
+                cache_cap: text.to_string(),
+                ..form()
+            };
+            assert_eq!(validate(&f).map(|s| s.cache_cap), Ok(bytes), "{text}");
+        }
+    }
+
+    #[test]
+    fn invalid_fields_are_all_reported() {
+        let f = SettingsForm {
+            cache_cap: "lots".to_string(),
+            connections_per_item: "0".to_string(),
+            rate_limit: "fast".to_string(),
+            player_command: "mpv 'unclosed".to_string(),
+            ..form()
+        };
+        assert_eq!(
+            fields(validate(&f)),
+            vec![
+                "cache_cap",
+                "connections_per_item",
+                "rate_limit",
+                "player_command"
+            ]
+        );
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let tiny_cap = SettingsForm {
+            cache_cap: "1MiB".to_string(),
+            ..form()
+        };
+        assert_eq!(fields(validate(&tiny_cap)), vec!["cache_cap"]);
+        let many = SettingsForm {
+            connections_per_item: "17".to_string(),
+            ..form()
+        };
+        assert_eq!(fields(validate(&many)), vec!["connections_per_item"]);
+        let slow = SettingsForm {
+            rate_limit: "1KiB".to_string(),
+            ..form()
+        };
+        assert_eq!(fields(validate(&slow)), vec!["rate_limit"]);
+    }
+
+    #[test]
+    fn rate_limit_empty_zero_or_unlimited_means_none() {
+        for text in ["", "0", "unlimited", "  "] {
+            let f = SettingsForm {
+                rate_limit: text.to_string(),
+                ..form()
+            };
+            assert_eq!(validate(&f).map(|s| s.rate_limit), Ok(None), "{text:?}");
+        }
+        let f = SettingsForm {
+            rate_limit: "2 MiB/s".to_string(),
+            ..form()
+        };
+        assert_eq!(validate(&f).map(|s| s.rate_limit), Ok(Some(2 << 20)));
+    }
+
+    #[test]
+    fn limits_keep_the_engines_min_free() {
+        let current = Limits {
+            cache_cap: 1,
+            min_free: 12345,
+            connections_per_item: 1,
+            rate_limit: None,
+        };
+        let settings = Settings {
+            cache_cap: 5 << 30,
+            connections_per_item: 8,
+            rate_limit: Some(1 << 20),
+            ..Settings::default()
+        };
+        assert_eq!(
+            settings.limits(current),
+            Limits {
+                cache_cap: 5 << 30,
+                min_free: 12345,
+                connections_per_item: 8,
+                rate_limit: Some(1 << 20),
+            }
+        );
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_bad_files_give_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(load(dir.path()), Settings::default(), "no file yet");
+        let settings = Settings {
+            player_command: "mpv --fs".to_string(),
+            rate_limit: Some(1 << 20),
+            notifications: false,
+            ..Settings::default()
+        };
+        save(dir.path(), &settings).unwrap();
+        assert_eq!(load(dir.path()), settings);
+        std::fs::write(dir.path().join(FILE_NAME), "{not json").unwrap();
+        assert_eq!(load(dir.path()), Settings::default());
+        std::fs::write(dir.path().join(FILE_NAME), r#"{"connections_per_item": 999}"#).unwrap();
+        assert_eq!(load(dir.path()), Settings::default(), "out of bounds");
+        std::fs::write(dir.path().join(FILE_NAME), r#"{"notifications": false}"#).unwrap();
+        assert!(!load(dir.path()).notifications, "missing fields take defaults");
+    }
+
+    #[test]
+    fn autostart_entry_quotes_the_executable() {
+        let entry = autostart_entry(Path::new("/opt/my $pool/spool"));
+        assert!(entry.contains("Exec=\"/opt/my \\$pool/spool\"\n"), "{entry}");
+        assert!(entry.starts_with("[Desktop Entry]\n"));
+    }
+}
