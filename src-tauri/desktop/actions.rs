@@ -156,7 +156,12 @@ pub async fn pause_or_resume_all(app: &AppHandle, pause: bool) {
 pub async fn clear_cache(app: &AppHandle) -> usize {
     let engine = app.state::<Desktop>().engine.clone();
     let items = engine.items();
-    let ids: Vec<String> = menu::clearable(&items).iter().map(|i| i.id.clone()).collect();
+    // Items a player is reading stay: removing them would cut it off.
+    let ids: Vec<String> = menu::clearable(&items)
+        .iter()
+        .map(|i| i.id.clone())
+        .filter(|id| !engine.in_use(id))
+        .collect();
     let mut removed = 0;
     for id in ids {
         match engine.remove(&id).await {

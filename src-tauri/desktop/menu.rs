@@ -33,8 +33,8 @@ fn active(item: &ItemView) -> bool {
     matches!(item.state, ItemState::Downloading | ItemState::Queued)
 }
 
-/// Items "Clear cache" removes: not pinned and not downloading. (Items being
-/// played are kept by the engine's eviction, not by this list.)
+/// Items "Clear cache" offers to remove: not pinned and not downloading
+/// (`actions::clear_cache` also skips items a player is reading).
 pub fn clearable(items: &[ItemView]) -> Vec<&ItemView> {
     items.iter().filter(|i| !i.pinned && !active(i)).collect()
 }

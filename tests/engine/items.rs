@@ -186,3 +186,38 @@ async fn the_control_api_streams_events() {
         "{event:?}"
     );
 }
+
+// The desktop's "Clear cache" must not cut a player off: `in_use` says
+// whether a response is open; pinning is announced so other views refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_use_follows_open_responses_and_pins_are_announced() {
+    let t = TestEngine::start().await;
+    // Larger than the socket buffers, so an unread response stays open.
+    let origin = Origin::start(content(16 * MIB, 32), Faults::default()).await;
+    let item = t.add(&origin.url()).await;
+    t.wait_complete(&item.id).await;
+    assert!(!t.engine.in_use(&item.id));
+    let open = crate::util::http()
+        .get(&item.stream_url)
+        .send()
+        .await
+        .expect("GET");
+    assert!(t.engine.in_use(&item.id), "a response is open");
+    drop(open);
+    bounded("the closed response to release the item", async {
+        while t.engine.in_use(&item.id) {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    let mut events = t.engine.subscribe();
+    t.engine.set_pinned(&item.id, true).await.expect("pin");
+    let event = bounded("an event for the pin", events.recv())
+        .await
+        .expect("event");
+    assert!(
+        matches!(event, Event::StateChanged { ref id, state: ItemState::Complete, .. } if *id == item.id),
+        "{event:?}"
+    );
+}

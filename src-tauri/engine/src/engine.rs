@@ -303,6 +303,14 @@ impl Engine {
         Ok(self.shared.view(&item))
     }
 
+    /// True while a player holds a response of the item open (such an item
+    /// is never evicted; removing it would cut the player off).
+    pub fn in_use(&self, id: &str) -> bool {
+        self.shared
+            .item(id)
+            .is_ok_and(|item| item.readers.load(std::sync::atomic::Ordering::SeqCst) > 0)
+    }
+
     /// Which byte ranges of an item are present (for a progress bar).
     pub fn present(&self, id: &str) -> Result<RangeSet> {
         Ok(self.shared.item(id)?.lock().written.clone())
@@ -318,6 +326,8 @@ impl Engine {
         let item = self.shared.item(id)?;
         item.lock().meta.pinned = pinned;
         download::save(&self.shared, &item).await;
+        // Views refresh on it (the state itself is unchanged).
+        self.shared.emit_state(&item);
         Ok(self.shared.view(&item))
     }
 

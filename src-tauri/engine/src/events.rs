@@ -68,6 +68,7 @@ pub enum Event {
         /// Bytes per second over the last interval.
         rate: u64,
     },
+    /// The state, the reason or the pin changed.
     StateChanged {
         id: String,
         state: ItemState,
