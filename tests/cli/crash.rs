@@ -43,18 +43,6 @@ fn total(spans: &[(u64, u64)]) -> u64 {
     spans.iter().map(|(a, b)| b - a).sum()
 }
 
-/// Start offset of a `Range: bytes=A-…` request.
-fn range_start(entry: &LogEntry) -> Option<u64> {
-    entry
-        .range
-        .as_deref()?
-        .strip_prefix("bytes=")?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Blocks until the moment `point` describes; returns what happened.
 fn wait_for_point(sandbox: &Sandbox, id: &str, state: &Path, point: Point) -> String {
     match point {
@@ -157,14 +145,16 @@ async fn kill_9_at_several_points_then_resume() {
     let first_resume = epochs[0].0;
     let resumed: Vec<&LogEntry> = log[first_resume..].iter().filter(|e| e.method == "GET").collect();
     assert!(
-        resumed.iter().any(|e| range_start(e) > Some(0)),
+        resumed.iter().any(|e| e.range_start() > Some(0)),
         "a ranged request past 0 after the first crash: {resumed:?}"
     );
     for (k, (from, durable)) in epochs.iter().enumerate() {
         let to = epochs.get(k + 1).map_or(log.len(), |next| next.0);
         for entry in log[*from..to].iter().filter(|e| e.method == "GET") {
             assert_eq!(entry.if_range.as_deref(), Some(ETAG), "{entry:?}");
-            let start = range_start(entry).unwrap_or_else(|| panic!("unranged resume: {entry:?}"));
+            let start = entry
+                .range_start()
+                .unwrap_or_else(|| panic!("unranged resume: {entry:?}"));
             assert!(
                 !durable.iter().any(|&(a, b)| a <= start && start < b),
                 "request from {start} refetches durable bytes {durable:?}"

@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
 use tokio::time::{sleep, Instant};
 
-use crate::support::origin::{Faults, LogEntry, Origin};
+use crate::support::origin::{Faults, Origin};
 use crate::util::{
     assert_bytes, bounded, content, exchange, get_exact, path_of, request, Conn, Response, TestEngine, KIB,
     MIB,
@@ -25,18 +25,6 @@ use crate::util::{
 
 const ETAG_V1: &str = "\"v1\"";
 const ETAG_V2: &str = "\"v2\"";
-
-/// Where a logged request's `Range: bytes=N-…` starts; None without Range.
-fn range_from(entry: &LogEntry) -> Option<u64> {
-    entry
-        .range
-        .as_deref()?
-        .strip_prefix("bytes=")?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
-}
 
 /// Opens `GET path` (with `Connection: close`) and reads the response head;
 /// the body is left on the connection for the caller to read.
@@ -209,7 +197,7 @@ async fn changed_file_in_a_200(validator: Validator) {
     let log = origin.log();
     let reveal = log
         .iter()
-        .find(|e| range_from(e).is_some_and(|n| n > 0) && e.status == 200)
+        .find(|e| e.range_start().is_some_and(|n| n > 0) && e.status == 200)
         .unwrap_or_else(|| panic!("no ranged request answered 200: {log:?}"));
     match validator {
         Validator::ETag => assert_eq!(reveal.if_range.as_deref(), Some(ETAG_V1)),
@@ -288,7 +276,7 @@ async fn origin_that_stops_honouring_ranges_keeps_the_bytes() {
     let whole: Vec<_> = log.iter().filter(|e| e.status == 200).collect();
     assert_eq!(whole.len(), 1, "one sequential 200 completes the file: {log:?}");
     assert!(
-        range_from(whole[0]).is_some_and(|n| n >= 256 * KIB as u64),
+        whole[0].range_start().is_some_and(|n| n >= 256 * KIB as u64),
         "the 200 answered a ranged request past the held bytes: {:?}",
         whole[0]
     );
@@ -457,7 +445,7 @@ async fn under_declared_length_with_ranges_fails_with_a_reason() {
     let tail = origin
         .log()
         .iter()
-        .filter(|e| range_from(e) == Some(short as u64))
+        .filter(|e| e.range_start() == Some(short as u64))
         .count();
     assert!(tail >= 1, "log: {:?}", origin.log());
 }
@@ -505,7 +493,7 @@ async fn hung_origin_is_retried_after_the_origin_timeout() {
 
     let log = origin.log();
     for e in &log[1..] {
-        let from = range_from(e).unwrap_or_default();
+        let from = e.range_start().unwrap_or_default();
         assert!(
             from > 0 && from.is_multiple_of(256 * KIB as u64),
             "each retry resumes where the hang left off: {e:?}"
@@ -577,7 +565,7 @@ async fn hung_origin_fails_after_the_stall_timeout_and_resume_completes() {
     let log = origin.log();
     let retry = &log[before];
     assert_eq!(
-        range_from(retry),
+        retry.range_start(),
         Some(view.downloaded),
         "resume asks for the gap only: {retry:?}"
     );
@@ -700,7 +688,7 @@ async fn redirect_chains_are_followed() {
     assert!(files.len() >= 2, "log: {log:?}");
     let resumed = files[1];
     assert!(
-        range_from(resumed).is_some_and(|n| n > 0) && resumed.if_range.as_deref() == Some(ETAG_V1),
+        resumed.range_start().is_some_and(|n| n > 0) && resumed.if_range.as_deref() == Some(ETAG_V1),
         "the retry kept Range and If-Range across the redirects: {resumed:?}"
     );
     let redirects = log.iter().filter(|e| e.status == 302).count();

@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::support::origin::{Faults, Origin};
+use crate::support::origin::{Faults, LogEntry, Origin};
 use crate::util::{content, http, TestEngine, MIB};
 
 // The global limit paces every fetch of every item together: 2 MiB at
@@ -83,19 +83,7 @@ async fn segments_over_several_connections_survive_a_reset() {
     .await;
     let item = engine.add(&origin.url()).await;
     engine.wait_complete(&item.id).await;
-    let mut starts: Vec<u64> = origin
-        .log()
-        .iter()
-        .filter_map(|e| {
-            e.range
-                .as_deref()?
-                .strip_prefix("bytes=")?
-                .split('-')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect();
+    let mut starts: Vec<u64> = origin.log().iter().filter_map(LogEntry::range_start).collect();
     starts.sort_unstable();
     starts.dedup();
     let m = MIB as u64;

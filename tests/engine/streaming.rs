@@ -2,7 +2,7 @@
 //! waits for bytes that are not downloaded yet; seeks far ahead are fetched
 //! on demand; a complete item is served from disk alone.
 
-use crate::support::origin::{Faults, Origin};
+use crate::support::origin::{Faults, LogEntry, Origin};
 use crate::util::{assert_bytes, content, get_exact, path_of, TestEngine, KIB, MIB};
 
 fn throttled(rate: usize) -> Faults {
@@ -85,19 +85,7 @@ async fn far_seek_is_served_before_sequential_download_reaches_it() {
         "the seek was served only after {} of {len} bytes were downloaded",
         view.downloaded
     );
-    let starts: Vec<u64> = origin
-        .log()
-        .iter()
-        .filter_map(|e| {
-            e.range
-                .as_deref()?
-                .strip_prefix("bytes=")?
-                .split('-')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect();
+    let starts: Vec<u64> = origin.log().iter().filter_map(LogEntry::range_start).collect();
     assert!(
         starts
             .iter()

@@ -63,6 +63,17 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
+    /// Where the request's `Range: bytes=N-…` starts; `None` without one.
+    pub fn range_start(&self) -> Option<u64> {
+        self.range
+            .as_deref()?
+            .strip_prefix("bytes=")?
+            .split('-')
+            .next()?
+            .parse()
+            .ok()
+    }
+
     /// First value of a request header, name compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
