@@ -89,14 +89,30 @@ impl Session {
         }
     }
 
+    /// Clicks `css`. Rows re-render on live progress events, so the element
+    /// found can be replaced before the click lands: find it again then
+    /// (a bounded number of times).
     pub async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.call(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+        for _ in 0..20 {
+            let id = self.find(css).await;
+            let response = self
+                .client
+                .post(format!("{}/element/{id}/click", self.base))
+                .json(&json!({}))
+                .send()
+                .await
+                .expect("WebDriver request");
+            let status = response.status();
+            let value: Value = response.json().await.expect("WebDriver JSON");
+            if status.is_success() {
+                return;
+            }
+            assert_eq!(
+                value["value"]["error"], "stale element reference",
+                "WebDriver click {css}: {status} {value}"
+            );
+        }
+        panic!("{css} was replaced before every one of 20 clicks");
     }
 
     pub async fn clear(&self, css: &str) {
