@@ -9,7 +9,7 @@ use std::time::Duration;
 use spool_engine::{Event, ItemState, RemoveReason};
 
 use crate::support::origin::{Faults, Origin};
-use crate::util::{bounded, content, http, TestEngine, MIB};
+use crate::util::{bounded, content, get_exact, http, path_of, TestEngine, MIB};
 
 /// Bytes the data files under `data_dir` occupy (allocated blocks).
 fn allocated(data_dir: &Path) -> u64 {
@@ -36,15 +36,10 @@ async fn cached(engine: &TestEngine, origin: &Origin) -> String {
 }
 
 /// Reads the whole stream once (a player's access).
-async fn play(stream_url: &str) {
-    let body = http()
-        .get(stream_url)
-        .send()
+async fn play(engine: &TestEngine, stream_url: &str) {
+    let body = get_exact(engine.port(), &path_of(stream_url), &[], 200)
         .await
-        .expect("GET")
-        .bytes()
-        .await
-        .expect("body");
+        .body;
     assert!(!body.is_empty());
 }
 
@@ -60,7 +55,7 @@ async fn the_least_recently_used_item_is_evicted_first() {
     let b_id = cached(&engine, &b).await;
     let c_id = cached(&engine, &c).await;
     // A is played again: B is now the least recently used.
-    play(&engine.item(&a_id).stream_url).await;
+    play(&engine, &engine.item(&a_id).stream_url).await;
 
     let (d, _) = origin(MIB, 4, Faults::default()).await;
     let d_id = cached(&engine, &d).await;

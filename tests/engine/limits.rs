@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::support::origin::{Faults, LogEntry, Origin};
-use crate::util::{content, http, TestEngine, MIB};
+use crate::util::{assert_bytes, content, get_exact, path_of, TestEngine, MIB};
 
 // The global limit paces every fetch of every item together: 2 MiB at
 // 1 MiB/s cannot finish in much under 2 s (lower bound: the limit is the
@@ -19,15 +19,10 @@ async fn the_global_bandwidth_limit_paces_downloads() {
     engine.wait_complete(&item.id).await;
     let took = started.elapsed().as_secs_f64();
     assert!(took >= 1.6, "2 MiB at 1 MiB/s took only {took:.2} s");
-    let body = http()
-        .get(&item.stream_url)
-        .send()
+    let body = get_exact(engine.port(), &path_of(&item.stream_url), &[], 200)
         .await
-        .expect("GET")
-        .bytes()
-        .await
-        .expect("body");
-    assert!(body[..] == bytes[..]);
+        .body;
+    assert_bytes(&body, &bytes, "the downloaded file");
 }
 
 // A per-item limit slows that item only.
@@ -97,13 +92,8 @@ async fn segments_over_several_connections_survive_a_reset() {
         starts.len() >= 4,
         "the reset fetch was resumed from where it broke: {starts:?}"
     );
-    let body = http()
-        .get(&item.stream_url)
-        .send()
+    let body = get_exact(engine.port(), &path_of(&item.stream_url), &[], 200)
         .await
-        .expect("GET")
-        .bytes()
-        .await
-        .expect("body");
-    assert!(body[..] == bytes[..], "the segmented file is byte-exact");
+        .body;
+    assert_bytes(&body, &bytes, "the segmented file is byte-exact");
 }
