@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use crate::support::origin::{Faults, LogEntry, Origin};
-use crate::util::{assert_bytes, content, get_exact, path_of, TestEngine, MIB};
+use crate::util::{assert_bytes, content, get_exact, path_of, request, Conn, TestEngine, MIB};
+use spool_engine::RangeSet;
 
 // The global limit paces every fetch of every item together: 2 MiB at
 // 1 MiB/s cannot finish in much under 2 s (lower bound: the limit is the
@@ -96,4 +97,67 @@ async fn segments_over_several_connections_survive_a_reset() {
         .await
         .body;
     assert_bytes(&body, &bytes, "the segmented file is byte-exact");
+}
+
+/// Bytes of `set` inside `[start, end)`.
+fn bytes_within(set: &RangeSet, start: u64, end: u64) -> u64 {
+    set.iter()
+        .map(|r| r.end.min(end).saturating_sub(r.start.max(start)))
+        .sum()
+}
+
+// Readers first: while a player reads at a seek, the item's other fetches
+// leave their responses unread, so the seek's fetch has the link. Counted in
+// bytes, not time: reading 1 MiB at 512 KiB/s per connection takes about
+// 2 s, in which three free-running background fetches write about 3 MiB;
+// standing by, each writes at most what was already in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_fetches_stand_by_while_a_player_reads_at_a_seek() {
+    let engine = TestEngine::with(|c| c.connections_per_item = 4).await;
+    let len = 32 * MIB;
+    let bytes = content(len, 26);
+    let origin = Origin::start(
+        bytes.clone(),
+        Faults {
+            rate: Some(512 * 1024),
+            etag: Some("\"rf\"".into()),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let item = engine.add(&origin.url()).await;
+    let seek = 29 * MIB;
+    let window = (seek as u64, (seek + 2 * MIB) as u64);
+    engine
+        .wait_item(&item.id, "background fetches to write", |v| {
+            v.downloaded >= 3 * MIB as u64 / 4
+        })
+        .await;
+    let before = engine.engine.present(&item.id).expect("item");
+    assert_eq!(
+        bytes_within(&before, window.0, window.1),
+        0,
+        "the seek starts in a gap"
+    );
+
+    let mut conn = Conn::open(engine.port()).await;
+    let range = format!("bytes={seek}-");
+    let head = [("Range", range.as_str()), ("Connection", "close")];
+    conn.send(&request("GET", &path_of(&item.stream_url), engine.port(), &head))
+        .await;
+    assert_eq!(conn.head().await.status, 206);
+    let got = conn.take(MIB, "the first MiB at the seek").await;
+    assert_bytes(&got, &bytes[seek..seek + MIB], "the bytes at the seek");
+    let after = engine.engine.present(&item.id).expect("item");
+
+    let at_seek = bytes_within(&after, window.0, window.1);
+    let elsewhere = (after.total() - before.total()).saturating_sub(at_seek);
+    assert!(
+        elsewhere < MIB as u64 / 2,
+        "background fetches wrote {elsewhere} bytes while the player read {at_seek} at the seek"
+    );
+    assert!(
+        origin.log().iter().any(|e| e.range_start() == Some(seek as u64)),
+        "the seek got a fetch of its own"
+    );
 }

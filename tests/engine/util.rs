@@ -203,7 +203,7 @@ impl Conn {
         }
     }
 
-    async fn take(&mut self, n: usize, what: &str) -> Vec<u8> {
+    pub async fn take(&mut self, n: usize, what: &str) -> Vec<u8> {
         while self.buf.len() < n {
             assert!(
                 self.fill().await,

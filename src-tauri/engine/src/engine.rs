@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, Limits};
 use crate::download::limit::RateLimiter;
-use crate::download::{self, origin};
+use crate::download::{self, origin, DownloadThread};
 use crate::error::{Error, Result};
 use crate::events::{Event, ItemView, RemoveReason};
 use crate::item::Item;
@@ -49,6 +49,8 @@ pub(crate) struct Shared {
     pub items: Mutex<HashMap<String, Arc<Item>>>,
     pub events: broadcast::Sender<Event>,
     pub client: reqwest::Client,
+    /// Where supervisors and fetches run (see `download::DownloadThread`).
+    pub downloads: DownloadThread,
     /// Cancelled once, at shutdown; every task selects on it.
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
@@ -138,6 +140,7 @@ impl Engine {
             items: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             client,
+            downloads: DownloadThread::start()?,
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
             port,
@@ -152,6 +155,14 @@ impl Engine {
             port,
             token: shared.control_token.clone(),
         })?;
+        // The engine lives as long as the runtime it was started on: when that
+        // runtime goes without `shutdown` (a test's, say), this task is
+        // dropped and its guard stops every task, the download thread's too.
+        let (guard, stopped) = (shared.cancel.clone().drop_guard(), shared.cancel.clone());
+        tokio::spawn(async move {
+            let _guard = guard;
+            stopped.cancelled().await;
+        });
         shared.tasks.spawn(proxy::serve(listener, shared.clone()));
         shared.tasks.spawn(cache::run(shared.clone()));
         let items: Vec<_> = shared.items().values().cloned().collect();
@@ -201,17 +212,22 @@ impl Engine {
         if let Some(existing) = find_by_url(shared, &url) {
             return Ok(shared.view(&existing));
         }
-        let probe = origin::send(
-            &shared.client,
-            origin::Request {
-                url: &url,
-                headers: &headers,
+        // On the download thread: the probe's connection carries the first fetch.
+        let (client, probe_url, probe_headers) = (shared.client.clone(), url.clone(), headers.clone());
+        let timeout = shared.config.origin_timeout;
+        let probe = shared.downloads.spawn(&shared.tasks, async move {
+            let request = origin::Request {
+                url: &probe_url,
+                headers: &probe_headers,
                 range: Some((0, None)),
                 if_range: None,
-                timeout: shared.config.origin_timeout,
-            },
-        )
-        .await;
+                timeout,
+            };
+            origin::send(&client, request).await
+        });
+        let Ok(probe) = probe.await else {
+            return Err(Error::ShuttingDown);
+        };
         let mut meta = ItemMeta {
             name: name::display_name(None, &url),
             last_access: unix_millis(),
@@ -382,6 +398,7 @@ impl Engine {
         {
             tracing::warn!("some tasks did not stop in time");
         }
+        self.shared.downloads.stop();
         self.shared.store.remove_engine_file();
     }
 

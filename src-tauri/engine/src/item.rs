@@ -64,7 +64,8 @@ pub(crate) struct Runtime {
     pub hold: Option<String>,
     /// A write failed with ENOSPC; cleared once space returns.
     pub disk_full: bool,
-    /// Offsets that readers wait on, by reader id.
+    /// Where each open reader last waited for bytes, by reader id (until it
+    /// ends); a reader waits there while those bytes are missing.
     pub demands: HashMap<u64, u64>,
     pub workers: Vec<WorkerSlot>,
     pub next_worker: u64,
@@ -227,6 +228,11 @@ impl Item {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Wakes at every later `notify_readers`.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
     pub fn view(&self, stream_url: String) -> ItemView {
         let st = self.lock();
         ItemView {
@@ -308,7 +314,10 @@ impl ReaderGuard {
                 item.check_alive(&st, Some(generation))?;
                 let run = st.written.run_from(pos);
                 if run > 0 {
-                    st.demands.remove(&self.id);
+                    // The demand stays, at the offset last waited on, while
+                    // the reader streams: it tells the fetch it reads behind
+                    // to keep the link (`schedule::gives_way`); behind present
+                    // bytes it plans nothing.
                     return Ok(Readable::Run(run));
                 }
                 if st.meta.size.is_some_and(|size| pos >= size) {
@@ -370,6 +379,8 @@ impl Drop for ReaderGuard {
         let had_demand = self.item.lock().demands.remove(&self.id).is_some();
         if had_demand {
             self.item.kick.notify_one();
+            // Fetches standing by for this reader go on.
+            self.item.notify_readers();
         }
         self.item.readers.fetch_sub(1, Ordering::SeqCst);
     }

@@ -2,13 +2,14 @@
 //! the item holds, and its body streamed into the data file.
 
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Response;
 
 use super::origin::{self, Answer, Body, FetchError};
-use super::{finish, Outcome};
+use super::{finish, schedule, Outcome};
 use crate::engine::Shared;
 use crate::events::Event;
 use crate::item::{Item, WorkerSlot};
@@ -139,6 +140,7 @@ async fn stream_body(
     let timeout = shared.config.origin_timeout;
     let mut offset = body_start;
     loop {
+        give_way(shared, item, slot).await;
         let chunk = match tokio::time::timeout(timeout, response.chunk()).await {
             Err(_) => {
                 return Outcome::Fault(FetchError::transient(format!(
@@ -178,6 +180,13 @@ async fn stream_body(
             if !record(shared, item, slot, generation, from, to) {
                 return Outcome::Stopped;
             }
+            // An origin burst makes every `chunk()` ready at once, and this
+            // loop would write megabytes before the download thread's other
+            // tasks (a seek's fetch, the supervisor planning one) get a turn:
+            // while a player has the item open, fetches take turns per chunk.
+            if item.readers.load(Ordering::Relaxed) > 0 {
+                tokio::task::yield_now().await;
+            }
         }
         if offset >= end {
             return Outcome::Done;
@@ -202,6 +211,40 @@ async fn stream_body(
         )));
     }
     Outcome::Done
+}
+
+/// A fetch stands by while the item keeps changing (the fetch it gives way
+/// to makes progress); this long without a change, it goes on, since that
+/// fetch may be stalled.
+const STANDBY_IDLE: Duration = Duration::from_millis(250);
+/// Never longer at once: a server drops a connection that cannot send for
+/// long (nginx's `send_timeout` is 60 s); one chunk read resets its clock.
+const STANDBY_MAX: Duration = Duration::from_secs(10);
+
+/// Readers first (see [`schedule::gives_way`]): while a player reads what
+/// another fetch of the item brings, this one leaves its response unread,
+/// and TCP flow control hands the link to that fetch.
+async fn give_way(shared: &Shared, item: &Item, slot: u64) {
+    let until = tokio::time::Instant::now() + STANDBY_MAX;
+    let mut changes = item.changes();
+    loop {
+        {
+            let st = item.lock();
+            if st.demands.is_empty() {
+                return;
+            }
+            let fetches = super::fetches(&st, shared.config.seek_threshold);
+            let demands: Vec<u64> = st.demands.values().copied().collect();
+            if !schedule::gives_way(slot, &fetches, &demands) {
+                return;
+            }
+        }
+        let idle_until = (tokio::time::Instant::now() + STANDBY_IDLE).min(until);
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            () = tokio::time::sleep_until(idle_until) => return,
+        }
+    }
 }
 
 /// Records bytes written by a fetch; false when the fetch should stop.

@@ -8,9 +8,11 @@ pub mod limit;
 pub(crate) mod origin;
 mod persist;
 pub mod schedule;
+mod thread;
 
 pub(crate) use fetch::learn;
 pub(crate) use persist::{checkpoint, save};
+pub(crate) use thread::DownloadThread;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use reqwest::Response;
 
 use crate::engine::Shared;
 use crate::events::ItemState;
-use crate::item::{Item, WorkerSlot};
+use crate::item::{Item, Runtime, WorkerSlot};
 use crate::token;
 use origin::FetchError;
 
@@ -46,9 +48,10 @@ pub(crate) fn spawn_supervisor(shared: &Arc<Shared>, item: Arc<Item>, first: Opt
         return;
     }
     let shared2 = shared.clone();
-    shared
-        .tasks
-        .spawn(async move { supervise(shared2, item, first).await });
+    shared.downloads.spawn(
+        &shared.tasks,
+        async move { supervise(shared2, item, first).await },
+    );
 }
 
 /// What the supervisor does next.
@@ -67,9 +70,9 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
         let (step, starts) = decide(&shared, &item, &mut first);
         for (slot, response) in starts {
             let (shared2, item2) = (shared.clone(), item.clone());
-            shared
-                .tasks
-                .spawn(async move { fetch::fetch(shared2, item2, slot, response).await });
+            shared.downloads.spawn(&shared.tasks, async move {
+                fetch::fetch(shared2, item2, slot, response).await
+            });
         }
         let state = item.lock().state();
         if state != last_state {
@@ -162,7 +165,8 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     match st.meta.size.filter(|_| ranged) {
         None => {
             // One sequential fetch: the origin must be probed, or cannot seek.
-            if !background && st.demands.is_empty() {
+            let waiting = st.demands.values().any(|&d| !st.written.covers(d, d + 1));
+            if !background && !waiting {
                 st.cancel_workers();
             } else if st.workers.is_empty() {
                 let limit = st.meta.size.unwrap_or(u64::MAX);
@@ -173,16 +177,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
             }
         }
         Some(size) => {
-            let fetches: Vec<_> = st
-                .workers
-                .iter()
-                .map(|w| schedule::Fetch {
-                    id: w.id,
-                    pos: w.pos,
-                    end: w.end,
-                    reach: w.reach(config.seek_threshold),
-                })
-                .collect();
+            let fetches = fetches(&st, config.seek_threshold);
             let demands: Vec<u64> = st.demands.values().copied().collect();
             let actions = schedule::plan(&schedule::Inputs {
                 size,
@@ -217,6 +212,19 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
         }
     }
     (Step::Wait(None), starts)
+}
+
+/// The item's running fetches as the scheduler sees them.
+fn fetches(st: &Runtime, seek_threshold: u64) -> Vec<schedule::Fetch> {
+    st.workers
+        .iter()
+        .map(|w| schedule::Fetch {
+            id: w.id,
+            pos: w.pos,
+            end: w.end,
+            reach: w.reach(seek_threshold),
+        })
+        .collect()
 }
 
 /// Books the end of a fetch and wakes the supervisor.

@@ -22,6 +22,18 @@ pub struct Fetch {
     pub reach: u64,
 }
 
+impl Fetch {
+    /// A reader waiting at `offset` will get its bytes from this fetch soon.
+    pub fn serves(&self, offset: u64) -> bool {
+        self.pos <= offset && offset < self.end && offset - self.pos < self.reach
+    }
+    /// A reader last seen at `offset` reads what this fetch writes: it waits
+    /// within reach ahead of it ([`Fetch::serves`]) or streams right behind.
+    pub fn feeds(&self, offset: u64) -> bool {
+        offset < self.end && self.pos.abs_diff(offset) < self.reach
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Start a fetch of this span.
@@ -51,7 +63,7 @@ pub struct Inputs<'a> {
 pub fn plan(input: &Inputs) -> Vec<Action> {
     let mut fetches = input.fetches.to_vec();
     let mut actions = Vec::new();
-    let serves = |f: &Fetch, d: u64| f.pos <= d && d < f.end && d - f.pos < f.reach;
+    let serves = |f: &Fetch, d: u64| f.serves(d);
 
     let mut demands = input.demands.to_vec();
     demands.sort_unstable();
@@ -145,6 +157,24 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
         });
     }
     actions
+}
+
+/// Readers first: whether fetch `me` should leave its response unread for
+/// a while because a reader reads what another fetch brings (it waits ahead
+/// of that fetch, or streams right behind it). The idle connection then
+/// leaves the link (and the download thread) to that fetch. Never when `me`
+/// feeds a reader itself, and never when no other fetch does (standing by
+/// would help nobody). `readers`: where each reader last waited.
+pub fn gives_way(me: u64, fetches: &[Fetch], readers: &[u64]) -> bool {
+    let Some(mine) = fetches.iter().find(|f| f.id == me) else {
+        return false;
+    };
+    if readers.iter().any(|&d| mine.feeds(d)) {
+        return false;
+    }
+    readers
+        .iter()
+        .any(|&d| fetches.iter().any(|f| f.id != me && f.feeds(d)))
 }
 
 /// The first missing span that no fetch is going to write.
@@ -330,5 +360,47 @@ mod tests {
     fn a_complete_item_needs_nothing() {
         let present = set(&[(0, 100 * MIB)]);
         assert_eq!(plan(&inputs(&present, &[], &[5], 4)), vec![]);
+    }
+
+    #[test]
+    fn a_fetch_gives_way_only_to_a_reader_another_fetch_feeds() {
+        let f = |id, pos, end| Fetch {
+            id,
+            pos,
+            end,
+            reach: 2 * MIB,
+        };
+        // 1 fills from 0, 2 fills from 50 MiB, 3 is a seek fetch at 90 MiB.
+        let fetches = [
+            f(1, 0, 50 * MIB),
+            f(2, 50 * MIB, 90 * MIB),
+            f(3, 90 * MIB, 100 * MIB),
+        ];
+        let cases: &[(u64, &[u64], bool, &str)] = &[
+            (1, &[], false, "no reader"),
+            (1, &[90 * MIB], true, "a reader waits on the seek fetch"),
+            (
+                1,
+                &[90 * MIB - MIB],
+                true,
+                "a reader streams right behind the seek fetch",
+            ),
+            (1, &[80 * MIB], false, "a reader far behind every fetch"),
+            (3, &[90 * MIB], false, "the seek fetch feeds the reader"),
+            (1, &[MIB], false, "it feeds the reader itself"),
+            (1, &[MIB, 90 * MIB], false, "it feeds one of two readers"),
+            (2, &[MIB, 90 * MIB], true, "two readers, both fed by others"),
+            (
+                1,
+                &[70 * MIB],
+                false,
+                "the reader waits where no fetch reaches soon",
+            ),
+            (1, &[95 * MIB], false, "a reader too far ahead of the seek fetch"),
+            (9, &[90 * MIB], false, "an unknown fetch"),
+        ];
+        for &(me, readers, want, why) in cases {
+            assert_eq!(gives_way(me, &fetches, readers), want, "{why}");
+        }
     }
 }
