@@ -19,7 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lib import (GIB, MIB, Nginx, Spool, cpu_seconds, curl_speed, first_bytes, log,  # noqa: E402
+from lib import (GIB, MIB, DelayLine, Nginx, Spool, cpu_seconds, curl_speed, first_bytes, log,  # noqa: E402
                  median, proc_status, range_client, run, stop_process, timed, wrk_ranges)
 import report  # noqa: E402
 
@@ -28,11 +28,28 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FULL = dict(big=GIB, mid=512 * MIB, small=256 * MIB, tiny=64 * MIB,
             mp4_seconds=60, mp4_size="1280x720", mp4_bitrate="8M",
             limit_rate=8 * MIB, media_rate=2 * MIB, reps=3, range_seconds=8, streams=20,
-            download_timeout=600)
+            download_timeout=600, rtt=0.04)
 QUICK = dict(big=16 * MIB, mid=8 * MIB, small=4 * MIB, tiny=4 * MIB,
              mp4_seconds=8, mp4_size="320x240", mp4_bitrate="1M",
              limit_rate=8 * MIB, media_rate=2 * MIB, reps=1, range_seconds=2, streams=20,
-             download_timeout=120)
+             download_timeout=120, rtt=0.04)
+
+
+PLAY_TOOLS = {
+    "ffprobe": ["ffprobe", "-v", "error", "-show_entries", "format=duration",
+                "-of", "default=nw=1:nk=1"],
+    "mpv": ["mpv", "--no-config", "--vo=null", "--ao=null", "--length=3", "--really-quiet"],
+    "mpv --untimed": ["mpv", "--no-config", "--vo=null", "--ao=null", "--length=3",
+                      "--untimed", "--ao-null-untimed", "--really-quiet"],
+}
+
+
+def play(tool, target):
+    """Seconds `tool` (a PLAY_TOOLS key) takes on `target` (a URL or path)."""
+    t, out = timed(PLAY_TOOLS[tool] + [target], timeout=120)
+    if tool == "ffprobe" and not float(out.strip()) > 0:
+        raise RuntimeError(f"ffprobe gave no duration: {out!r}")
+    return t
 
 
 class Bench:
@@ -267,22 +284,11 @@ class Bench:
         for 3 s; through Spool uncached, from Spool's cache (replay), and
         direct from the origin."""
         url = self.nginx.url("media", "film.mp4")
-        tools = {
-            "ffprobe": ["ffprobe", "-v", "error", "-show_entries", "format=duration",
-                        "-of", "default=nw=1:nk=1"],
-            "mpv": ["mpv", "--no-config", "--vo=null", "--ao=null", "--length=3",
-                    "--really-quiet"],
-            "mpv --untimed": ["mpv", "--no-config", "--vo=null", "--ao=null", "--length=3",
-                              "--untimed", "--ao-null-untimed", "--really-quiet"],
-        }
+        tools = PLAY_TOOLS
         res = {t: {"first": [], "replay": [], "direct": [], "local": []} for t in tools}
         local = os.path.join(self.files, "film.mp4")
 
-        def go(tool, target):
-            t, out = timed(tools[tool] + [target], timeout=120)
-            if tool == "ffprobe" and not float(out.strip()) > 0:
-                raise RuntimeError(f"ffprobe gave no duration: {out!r}")
-            return t
+        go = play
 
         # ffprobe takes ~0.1 s, mostly its own start-up: 3 runs (median) per repetition.
         inner = {"ffprobe": 3, "mpv": 1, "mpv --untimed": 1}
@@ -330,6 +336,64 @@ class Bench:
             "to it; `mpv --untimed` adds `--untimed --ao-null-untimed` and decodes the same 3 s "
             "as fast as it can, which measures the I/O part and carries the replay target. "
             "'local file' plays the origin's file from local disk: the floor a replay can reach.")
+
+    # ------------------------------------------------------------ 4, 5 over a round trip
+
+    def over_rtt(self):
+        """(4) and (5) again with the origin behind a delay line (`rtt` round
+        trip, one more per new connection): an origin across a network.
+        Informative rows, no targets: the targets are the loopback rows."""
+        rtt = self.p["rtt"]
+        line = DelayLine(self.nginx.port, rtt).start()
+        try:
+            size = self.size("mid.bin")
+            start = int(size * 0.9)
+            want = min(MIB, size - start)
+            url = line.url("slow", "mid.bin")
+            sp = {"ttfb": [], "mib": []}
+            di = {"ttfb": [], "mib": []}
+            adds = []
+            for _ in self.reps():
+                stream, item_id, add_s = self.spool.add(url)
+                adds.append(add_s)
+                for k, v in zip(("ttfb", "mib"), first_bytes(stream, start, want)):
+                    sp[k].append(v)
+                self.spool.rm(item_id)
+                for k, v in zip(("ttfb", "mib"), first_bytes(url, start, want)):
+                    di[k].append(v)
+            ms = int(rtt * 1000)
+            for k, what in (("ttfb", "time to first byte"), ("mib", "time to first MiB")):
+                self.rows.append(report.row(
+                    "4", f"uncached seek to 90 %, origin {ms} ms away: {what}", "ms",
+                    median(sp[k]) * 1e3, median(di[k]) * 1e3, "origin direct", None, None,
+                    samples={"spool": sp[k], "direct": di[k]}))
+            media = line.url("media", "film.mp4")
+            for tool in ("ffprobe", "mpv --untimed"):
+                first, replay, direct = [], [], []
+                for _ in self.reps():
+                    stream, item_id, _ = self.spool.add(media)
+                    first.append(play(tool, stream))
+                    self.spool.wait_complete(item_id, self.p["download_timeout"])
+                    replay.append(play(tool, stream))
+                    self.spool.rm(item_id)
+                    direct.append(play(tool, media))
+                log(f"rtt {ms} ms, {tool}: first {median(first):.2f}s replay "
+                    f"{median(replay):.2f}s direct {median(direct):.2f}s")
+                samples = {"first": first, "replay": replay, "direct": direct}
+                self.rows.append(report.row(
+                    "5", f"first play, origin {ms} ms away: {tool}", "s", median(first),
+                    median(direct), "origin direct", None, None, samples=samples))
+                self.rows.append(report.row(
+                    "5", f"replay from cache, origin {ms} ms away: {tool}", "s",
+                    median(replay), median(direct), "origin direct", None, None))
+            self.notes.append(
+                f"(4, 5) 'origin {ms} ms away': nginx behind a relay (bench/lib.py `DelayLine`) "
+                f"that delays every byte by {ms // 2} ms each way and a new connection by "
+                f"{ms} ms; bandwidth stays nginx's. Timed after `spool add` returned, as above "
+                f"(the add itself took a median {median(adds) * 1e3:.0f} ms: its probe's round "
+                "trips). Informative rows: the targets apply to the loopback rows above them.")
+        finally:
+            line.stop()
 
     # ------------------------------------------------------------ 7
 
@@ -515,7 +579,7 @@ def main():
         p["reps"] = args.reps
     write = args.write or not (args.quick or args.only)
     order = ["download_unlimited", "cached_throughput", "cached_ranges", "uncached_seek",
-             "first_play", "download_limited", "memory", "settings"]
+             "first_play", "over_rtt", "download_limited", "memory", "settings"]
     chosen = args.only.split(",") if args.only else order
     if args.only and "download_unlimited" not in chosen and set(chosen) & {
             "cached_throughput", "cached_ranges", "memory"}:

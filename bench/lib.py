@@ -1,6 +1,7 @@
 """Shared parts of the benchmark: processes, the nginx origin, the Spool
 engine, HTTP timing, /proc readings. Standard library only; loopback only."""
 
+import asyncio
 import http.client
 import json
 import os
@@ -206,6 +207,114 @@ def port_open(port):
 
 
 # ---------------------------------------------------------------- Spool
+
+class DelayLine:
+    """A TCP relay on 127.0.0.1 in front of a local port that delays every
+    byte by half `rtt` each way, and a new connection by one `rtt` (its
+    handshake): a loopback origin that answers like one across a network.
+    Bandwidth stays the origin's. Runs its own event loop in a thread."""
+
+    def __init__(self, target_port, rtt):
+        self.target_port = target_port
+        self.rtt = rtt
+        self.port = None
+        self.loop = None
+        self.server = None
+        self.thread = None
+        self.relays = set()
+
+    def start(self):
+        ready = threading.Event()
+
+        def serve():
+            self.loop = asyncio.new_event_loop()
+            self.server = self.loop.run_until_complete(
+                asyncio.start_server(self._relay, "127.0.0.1", 0))
+            self.port = self.server.sockets[0].getsockname()[1]
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the delay line did not start")
+        return self
+
+    def url(self, location, name):
+        return f"http://127.0.0.1:{self.port}/{location}/{name}"
+
+    def stop(self):
+        if self.loop is None:
+            return
+
+        async def close():
+            self.server.close()
+            for _ in range(10):  # cancelled relays may leave their pipes to finish
+                tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                if not tasks:
+                    break
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(close(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+    async def _relay(self, client_r, client_w):
+        # asyncio holds tasks weakly: a relay whose sockets wait on flow
+        # control could be collected mid-transfer without this reference.
+        me = asyncio.current_task()
+        self.relays.add(me)
+        writers = [client_w]
+        try:
+            await asyncio.sleep(self.rtt)  # the handshake's round trip
+            origin_r, origin_w = await asyncio.open_connection("127.0.0.1", self.target_port)
+            writers.append(origin_w)
+            await asyncio.gather(self._pipe(client_r, origin_w), self._pipe(origin_r, client_w),
+                                 return_exceptions=True)
+        except (OSError, asyncio.CancelledError):
+            # Ending normally even when cancelled (at stop): asyncio's stream
+            # server reports a cancelled handler as an error.
+            pass
+        finally:
+            for w in writers:
+                w.close()
+            self.relays.discard(me)
+
+    async def _pipe(self, reader, writer):
+        """Copies reader to writer, each chunk half a round trip late."""
+        loop = asyncio.get_running_loop()
+        queue = asyncio.Queue()
+
+        async def deliver():
+            try:
+                while True:
+                    due, data = await queue.get()
+                    if due > loop.time():
+                        await asyncio.sleep(due - loop.time())
+                    if not data:
+                        if writer.can_write_eof():
+                            writer.write_eof()
+                        return
+                    writer.write(data)
+                    await writer.drain()
+            except OSError:  # the other side left (a reset is how a player stops)
+                return
+
+        sender = asyncio.ensure_future(deliver())
+        try:
+            while True:
+                data = await reader.read(256 * 1024)
+                queue.put_nowait((loop.time() + self.rtt / 2, data))
+                if not data:
+                    break
+            await sender
+        except OSError:
+            pass
+        finally:
+            sender.cancel()
+
 
 class Spool:
     """`spool serve --port 0` on a data dir, plus its CLI and control API."""
