@@ -107,14 +107,7 @@ pub fn main() -> ExitCode {
     }
     let serving = matches!(cli.command, Some(Command::Serve { .. }));
     init_logging(if serving { "info" } else { "warn" });
-    // One worker: `serve` runs only the proxy here (downloads have a thread
-    // of their own, see the engine's `download::thread`), and one worker
-    // never hands a connection's task to another thread.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-    {
+    let runtime = match spool_engine::runtime() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&anyhow!("cannot start the async runtime: {e}")),
     };

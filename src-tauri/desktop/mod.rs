@@ -54,6 +54,8 @@ pub enum DesktopError {
     NoDisplay,
     #[error("the desktop app failed: {0}")]
     Tauri(#[from] tauri::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Starts the engine on the default port, or on a free one if another
@@ -138,6 +140,10 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
     if !has("DISPLAY") && !has("WAYLAND_DISPLAY") {
         return Err(DesktopError::NoDisplay);
     }
+    // The engine runs on Tauri's async runtime: make that the runtime
+    // `spool serve` uses. Tauri's event loop ends the process, so it lives on.
+    let runtime = spool_engine::runtime().map_err(DesktopError::Runtime)?;
+    tauri::async_runtime::set(runtime.handle().clone());
     let setup_dir = data_dir.clone();
     let app = tauri::Builder::default()
         .plugin(
@@ -202,6 +208,7 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
         }
         _ => {}
     });
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
     Ok(())
 }
 

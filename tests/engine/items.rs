@@ -221,3 +221,46 @@ async fn in_use_follows_open_responses_and_pins_are_announced() {
         "{event:?}"
     );
 }
+
+// An engine whose runtime goes away without `shutdown` (a test's end, an
+// embedding app's runtime torn down) takes its download thread with it: the
+// fetches stop, so the origin stops sending. Checked by the origin's byte
+// count holding still for a second (it grows by 256 KiB/s while a fetch runs).
+#[test]
+fn dropping_the_engines_runtime_stops_its_downloads() {
+    let origin_rt = tokio::runtime::Runtime::new().expect("origin runtime");
+    let origin = origin_rt.block_on(Origin::start(
+        content(16 * MIB, 41),
+        Faults {
+            rate: Some(256 * KIB as u64),
+            ..Faults::default()
+        },
+    ));
+    let engine_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("engine runtime");
+    engine_rt.block_on(async {
+        let engine = TestEngine::start().await;
+        let item = engine.add(&origin.url()).await;
+        engine
+            .wait_item(&item.id, "the download to start", |v| v.downloaded > 0)
+            .await;
+    });
+    drop(engine_rt);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut last = origin.bytes_sent();
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let now = origin.bytes_sent();
+        if now == last {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the origin still sends 10 s after the engine's runtime went ({now} bytes)"
+        );
+        last = now;
+    }
+}

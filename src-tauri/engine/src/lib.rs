@@ -26,3 +26,15 @@ pub use engine::{Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
 pub use ranges::{ByteRange, RangeSet};
+
+/// The runtime that serves players: the engine's proxy and control API run
+/// on the runtime `Engine::start` is called on, downloads on a thread of
+/// their own (`download::thread`). One worker, so a connection's task is
+/// never handed to another thread (on a busy machine such hand-offs made
+/// cached responses wait a scheduler slice: docs/BENCHMARKS.md).
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+}
