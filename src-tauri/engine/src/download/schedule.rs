@@ -73,10 +73,9 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
             continue;
         }
         if fetches.len() >= input.max_fetches.max(1) {
-            // Free a connection from a fetch no reader needs right now.
-            let idle = fetches
-                .iter()
-                .position(|f| !demands.iter().any(|&o| serves(f, o)));
+            // Free a connection from a fetch no reader needs right now (none
+            // waits ahead of it or streams right behind it).
+            let idle = fetches.iter().position(|f| !demands.iter().any(|&o| f.feeds(o)));
             let Some(i) = idle else { continue };
             actions.push(Action::Stop { id: fetches[i].id });
             fetches.remove(i);
@@ -269,6 +268,32 @@ mod tests {
         assert_eq!(
             plan(&inputs(&present, &fetches, &[90 * MIB], 1)),
             vec![Action::Stop { id: 1 }, start(90 * MIB, 100 * MIB)]
+        );
+    }
+
+    #[test]
+    fn a_seek_takes_the_connection_of_a_fetch_no_player_streams_behind() {
+        // A player streams at 19 MiB, right behind fetch 1; fetch 2 fills in
+        // the background. A second player's seek to 90 MiB takes fetch 2's
+        // connection, not the one the first player is reading from.
+        let present = set(&[(0, 20 * MIB), (50 * MIB, 60 * MIB)]);
+        let fetches = [
+            Fetch {
+                id: 1,
+                pos: 20 * MIB,
+                end: 50 * MIB,
+                reach: 2 * MIB,
+            },
+            Fetch {
+                id: 2,
+                pos: 60 * MIB,
+                end: 100 * MIB,
+                reach: 2 * MIB,
+            },
+        ];
+        assert_eq!(
+            plan(&inputs(&present, &fetches, &[19 * MIB, 90 * MIB], 2)),
+            vec![Action::Stop { id: 2 }, start(90 * MIB, 100 * MIB)]
         );
     }
 
