@@ -63,13 +63,12 @@ pub struct Inputs<'a> {
 pub fn plan(input: &Inputs) -> Vec<Action> {
     let mut fetches = input.fetches.to_vec();
     let mut actions = Vec::new();
-    let serves = |f: &Fetch, d: u64| f.serves(d);
 
     let mut demands = input.demands.to_vec();
     demands.sort_unstable();
     demands.dedup();
     for &d in &demands {
-        if d >= input.size || input.present.covers(d, d + 1) || fetches.iter().any(|f| serves(f, d)) {
+        if d >= input.size || input.present.covers(d, d + 1) || fetches.iter().any(|f| f.serves(d)) {
             continue;
         }
         if fetches.len() >= input.max_fetches.max(1) {
@@ -106,7 +105,7 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
     if !input.background {
         // Paused: keep only the fetches that readers need.
         for f in &fetches {
-            if f.id != 0 && !demands.iter().any(|&d| serves(f, d)) {
+            if f.id != 0 && !demands.iter().any(|&d| f.feeds(d)) {
                 actions.push(Action::Stop { id: f.id });
             }
         }
@@ -379,6 +378,18 @@ mod tests {
         let mut i = inputs(&present, &fetches, &[51 * MIB], 4);
         i.background = false;
         assert_eq!(plan(&i), vec![Action::Stop { id: 1 }]);
+        // A player streaming right behind fetch 1 keeps it too.
+        let streaming = [
+            Fetch {
+                pos: 8 * MIB,
+                ..fetches[0]
+            },
+            fetches[1],
+        ];
+        let present = set(&[(0, 8 * MIB)]);
+        let mut i = inputs(&present, &streaming, &[7 * MIB, 51 * MIB], 4);
+        i.background = false;
+        assert_eq!(plan(&i), vec![]);
     }
 
     #[test]
