@@ -246,13 +246,13 @@ class Bench:
 
     # ------------------------------------------------------------ 4
 
-    def uncached_seek(self):
-        """(4) open range at 90 % of the mid file, item just added, rate-limited
-        origin; vs the same range from the origin directly."""
+    def seeks(self, url, label):
+        """Per repetition: `spool add` of `url` (the mid file), an open range at
+        90 % through Spool at once, then the same range from `url` directly.
+        Returns the (Spool, direct) samples in seconds."""
         size = self.size("mid.bin")
         start = int(size * 0.9)
         want = min(MIB, size - start)  # the quick mode's file has less than 1 MiB there
-        url = self.nginx.url("slow", "mid.bin")
         sp = {"ttfb": [], "mib": [], "add": []}
         di = {"ttfb": [], "mib": []}
         for rep in self.reps():
@@ -262,9 +262,15 @@ class Bench:
             sp["ttfb"].append(ttfb), sp["mib"].append(t_mib), sp["add"].append(add_s)
             ttfb, t_mib = first_bytes(url, start, want)
             di["ttfb"].append(ttfb), di["mib"].append(t_mib)
-            log(f"4 rep {rep}: spool ttfb {sp['ttfb'][-1] * 1e3:.1f} ms, 1 MiB "
+            log(f"{label} rep {rep}: spool ttfb {sp['ttfb'][-1] * 1e3:.1f} ms, 1 MiB "
                 f"{sp['mib'][-1] * 1e3:.1f} ms (add took {add_s * 1e3:.0f} ms); direct ttfb "
                 f"{di['ttfb'][-1] * 1e3:.1f} ms, 1 MiB {di['mib'][-1] * 1e3:.1f} ms")
+        return sp, di
+
+    def uncached_seek(self):
+        """(4) open range at 90 % of the mid file, item just added, rate-limited
+        origin; vs the same range from the origin directly."""
+        sp, di = self.seeks(self.nginx.url("slow", "mid.bin"), "4")
         self.notes.append(
             f"(4) timed from the request (after `spool add` returned; the add itself took a "
             f"median {median(sp['add']) * 1e3:.0f} ms, an origin round trip).")
@@ -278,39 +284,47 @@ class Bench:
 
     # ------------------------------------------------------------ 5
 
-    def first_play(self):
-        """(5) MP4 with moov at the end on an origin little faster than the
-        film's bitrate (/media/): ffprobe until the duration is known, and mpv
-        for 3 s; through Spool uncached, from Spool's cache (replay), and
-        direct from the origin."""
-        url = self.nginx.url("media", "film.mp4")
-        tools = PLAY_TOOLS
+    def play_runs(self, url, tools, inner, local=None, label=""):
+        """Per repetition and tool, `inner[tool]` runs (1 if absent; median):
+        a first play through Spool (item just added, removed after) and the
+        same from `url` directly; then replays from one complete item, and
+        from the file at `local` if given. Returns {tool: {"first", "replay",
+        "direct", "local"}: seconds per repetition}."""
         res = {t: {"first": [], "replay": [], "direct": [], "local": []} for t in tools}
-        local = os.path.join(self.files, "film.mp4")
-
-        go = play
-
-        # ffprobe takes ~0.1 s, mostly its own start-up: 3 runs (median) per repetition.
-        inner = {"ffprobe": 3, "mpv": 1, "mpv --untimed": 1}
         for rep in self.reps():
             for tool in tools:
                 first, direct = [], []
-                for _ in range(inner[tool]):
+                for _ in range(inner.get(tool, 1)):
                     stream, item_id, _ = self.spool.add(url)
-                    first.append(go(tool, stream))
+                    first.append(play(tool, stream))
                     self.spool.rm(item_id)
-                    direct.append(go(tool, url))
+                    direct.append(play(tool, url))
                 res[tool]["first"].append(median(first))
                 res[tool]["direct"].append(median(direct))
             stream, item_id, _ = self.spool.add(url)
             self.spool.wait_complete(item_id, self.p["download_timeout"])
             for tool in tools:
-                res[tool]["replay"].append(median([go(tool, stream) for _ in range(inner[tool])]))
-                res[tool]["local"].append(median([go(tool, local) for _ in range(inner[tool])]))
+                n = inner.get(tool, 1)
+                res[tool]["replay"].append(median([play(tool, stream) for _ in range(n)]))
+                if local:
+                    res[tool]["local"].append(median([play(tool, local) for _ in range(n)]))
             self.spool.rm(item_id)
-            log("5 rep %d: " % rep + "; ".join(
+            log(f"{label} rep {rep}: " + "; ".join(
                 f"{t}: first {r['first'][-1]:.2f}s replay {r['replay'][-1]:.2f}s "
-                f"direct {r['direct'][-1]:.2f}s local {r['local'][-1]:.2f}s" for t, r in res.items()))
+                f"direct {r['direct'][-1]:.2f}s"
+                + (f" local {r['local'][-1]:.2f}s" if r["local"] else "")
+                for t, r in res.items()))
+        return res
+
+    def first_play(self):
+        """(5) MP4 with moov at the end on an origin little faster than the
+        film's bitrate (/media/): ffprobe until the duration is known, and mpv
+        for 3 s; through Spool uncached, from Spool's cache (replay), and
+        direct from the origin."""
+        # ffprobe takes ~0.1 s, mostly its own start-up: 3 runs (median) per repetition.
+        res = self.play_runs(self.nginx.url("media", "film.mp4"), PLAY_TOOLS,
+                             {"ffprobe": 3}, local=os.path.join(self.files, "film.mp4"),
+                             label="5")
         for tool, r in res.items():
             target = None if tool == "mpv --untimed" else 1.2
             self.rows.append(report.row(
@@ -346,51 +360,27 @@ class Bench:
         rtt = self.p["rtt"]
         line = DelayLine(self.nginx.port, rtt).start()
         try:
-            size = self.size("mid.bin")
-            start = int(size * 0.9)
-            want = min(MIB, size - start)
-            url = line.url("slow", "mid.bin")
-            sp = {"ttfb": [], "mib": []}
-            di = {"ttfb": [], "mib": []}
-            adds = []
-            for _ in self.reps():
-                stream, item_id, add_s = self.spool.add(url)
-                adds.append(add_s)
-                for k, v in zip(("ttfb", "mib"), first_bytes(stream, start, want)):
-                    sp[k].append(v)
-                self.spool.rm(item_id)
-                for k, v in zip(("ttfb", "mib"), first_bytes(url, start, want)):
-                    di[k].append(v)
             ms = int(rtt * 1000)
+            sp, di = self.seeks(line.url("slow", "mid.bin"), f"4 over {ms} ms")
             for k, what in (("ttfb", "time to first byte"), ("mib", "time to first MiB")):
                 self.rows.append(report.row(
                     "4", f"uncached seek to 90 %, origin {ms} ms away: {what}", "ms",
                     median(sp[k]) * 1e3, median(di[k]) * 1e3, "origin direct", None, None,
                     samples={"spool": sp[k], "direct": di[k]}))
-            media = line.url("media", "film.mp4")
-            for tool in ("ffprobe", "mpv --untimed"):
-                first, replay, direct = [], [], []
-                for _ in self.reps():
-                    stream, item_id, _ = self.spool.add(media)
-                    first.append(play(tool, stream))
-                    self.spool.wait_complete(item_id, self.p["download_timeout"])
-                    replay.append(play(tool, stream))
-                    self.spool.rm(item_id)
-                    direct.append(play(tool, media))
-                log(f"rtt {ms} ms, {tool}: first {median(first):.2f}s replay "
-                    f"{median(replay):.2f}s direct {median(direct):.2f}s")
-                samples = {"first": first, "replay": replay, "direct": direct}
+            res = self.play_runs(line.url("media", "film.mp4"), ("ffprobe", "mpv --untimed"), {},
+                                 label=f"5 over {ms} ms")
+            for tool, r in res.items():
                 self.rows.append(report.row(
-                    "5", f"first play, origin {ms} ms away: {tool}", "s", median(first),
-                    median(direct), "origin direct", None, None, samples=samples))
+                    "5", f"first play, origin {ms} ms away: {tool}", "s", median(r["first"]),
+                    median(r["direct"]), "origin direct", None, None, samples=r))
                 self.rows.append(report.row(
                     "5", f"replay from cache, origin {ms} ms away: {tool}", "s",
-                    median(replay), median(direct), "origin direct", None, None))
+                    median(r["replay"]), median(r["direct"]), "origin direct", None, None))
             self.notes.append(
                 f"(4, 5) 'origin {ms} ms away': nginx behind a relay (bench/lib.py `DelayLine`) "
                 f"that delays every byte by {ms // 2} ms each way and a new connection by "
                 f"{ms} ms; bandwidth stays nginx's. Timed after `spool add` returned, as above "
-                f"(the add itself took a median {median(adds) * 1e3:.0f} ms: its probe's round "
+                f"(the add itself took a median {median(sp['add']) * 1e3:.0f} ms: its probe's round "
                 "trips). Informative rows: the targets apply to the loopback rows above them.")
         finally:
             line.stop()
@@ -621,9 +611,7 @@ def main():
                     log(errors[name])
                     b.restart_spool()
                 else:  # leave a clean engine for the next measurement
-                    for i in b.spool.items():
-                        if i["id"] != b.big_id:
-                            b.spool.rm(i["id"])
+                    b.spool.remove_all(keep={b.big_id})
     finally:
         b.stop()
         shutil.rmtree(workdir, ignore_errors=True)

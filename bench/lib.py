@@ -395,9 +395,11 @@ class Spool:
     def item(self, item_id):
         return next((i for i in self.items() if i["id"] == item_id), None)
 
-    def remove_all(self):
+    def remove_all(self, keep=()):
+        """Removes every item but those whose ids are in `keep`."""
         for i in self.items():
-            self.rm(i["id"])
+            if i["id"] not in keep:
+                self.rm(i["id"])
 
     def wait_complete(self, item_id, timeout, interval=0.05):
         """Polls the control API (the data `spool ls --json` prints) until complete."""

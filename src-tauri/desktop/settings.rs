@@ -4,7 +4,6 @@
 //! Validation is pure and table-tested. Limits apply to the running engine at
 //! once (`Engine::set_limits`); nothing here needs a restart.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -200,17 +199,10 @@ fn sanitize(settings: Settings) -> Settings {
     })
 }
 
-/// Saves atomically: a temporary file, fsync, rename.
+/// Saves atomically (the engine's own way of writing its state files).
 pub fn save(data_dir: &Path, settings: &Settings) -> std::io::Result<()> {
-    let path = data_dir.join(FILE_NAME);
-    let tmp = data_dir.join(format!("{FILE_NAME}.tmp"));
     let json = serde_json::to_vec_pretty(settings).map_err(std::io::Error::other)?;
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&json)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, &path)
+    spool_engine::store::write_atomically(&data_dir.join(FILE_NAME), &json)
 }
 
 /// The XDG autostart entry that starts Spool at login.

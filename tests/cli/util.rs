@@ -286,20 +286,7 @@ impl Serve {
     }
 }
 
-/// Deterministic incompressible-looking bytes (xorshift), so a wrong offset
-/// anywhere shows up in a hash.
-pub fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use crate::support::content;
 
 pub fn sha256(bytes: &[u8]) -> String {
     use sha2::Digest;

@@ -94,10 +94,6 @@ fn session_bus() -> bool {
     std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some_and(|a| !a.to_string_lossy().starts_with("disabled"))
 }
 
-fn content(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 7 % 251) as u8).collect()
-}
-
 /// The row of the item whose name is `name`, as JSON: state, percent, ranges.
 const ROW_JS: &str = r#"
 const row = [...document.querySelectorAll('li.item')].find(li => li.querySelector('.name').textContent === arguments[0]);
@@ -137,7 +133,7 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
 
     // Origins: one that completes in a few seconds, one that stays partial.
     let film = Origin::start(
-        content(6 << 20),
+        support::content(6 << 20, 1),
         Faults {
             path: Some("/films/Night-Sky-Timelapse-4K.mkv".to_string()),
             rate: Some(768 << 10),
@@ -147,7 +143,7 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     )
     .await;
     let lecture = Origin::start(
-        content(96 << 20),
+        support::content(96 << 20, 2),
         Faults {
             path: Some("/lectures/Intro-to-Rust-Lecture-01.mp4".to_string()),
             rate: Some(200 << 10),
@@ -156,7 +152,7 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     )
     .await;
     let podcast = Origin::start(
-        content(3 << 20),
+        support::content(3 << 20, 3),
         Faults {
             path: Some("/podcasts/episode-142.mp3".to_string()),
             rate: Some(1 << 20),
@@ -410,7 +406,12 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     assert!(spool_ls(&data)
         .iter()
         .any(|i| i["id"] == podcast_id.as_str() && i["pinned"] == true));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The screenshot shows the lecture downloading, with its percentage.
+    until("the lecture to show live progress", || async {
+        let r = row(&session, "Intro-to-Rust-Lecture-01.mp4").await?;
+        (r["state"] == "Downloading" && !r["pct"].is_null()).then_some(())
+    })
+    .await;
     let png = session.screenshot().await;
     let shot = std::env::var_os("SPOOL_SCREENSHOT")
         .map(PathBuf::from)
@@ -536,7 +537,7 @@ async fn tray_menu_shows_live_state_and_quit_shuts_down() {
         .expect("temp dir");
     let data = sandbox.path().join("data");
     let origin = Origin::start(
-        content(2 << 20),
+        support::content(2 << 20, 4),
         Faults {
             path: Some("/media/clip.mkv".to_string()),
             rate: Some(128 << 10),

@@ -5,7 +5,7 @@ use spool_engine::{Event, ItemState, RemoveReason};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::support::origin::{Faults, Origin};
-use crate::util::{assert_bytes, bounded, content, path_of, request, Conn, TestEngine, KIB, MIB};
+use crate::util::{assert_cut_short, bounded, content, path_of, request, Conn, TestEngine, KIB, MIB};
 
 /// `spool URL` for a URL already in the cache must not start a second
 /// download: the same item comes back, also when two adds race.
@@ -121,12 +121,7 @@ async fn removing_an_item_ends_its_open_responses() {
 
     t.engine.remove(&item.id).await.expect("remove");
     let body = conn.rest().await;
-    assert!(
-        body.len() < len,
-        "the response was not cut short ({} bytes)",
-        body.len()
-    );
-    assert_bytes(&body, &data[..body.len()], "bytes before the cut");
+    assert_cut_short(&body, &data, "bytes before the cut");
     assert!(t.engine.items().is_empty(), "{:?}", t.engine.items());
     assert!(t.engine.item(&item.id).is_err());
     assert!(!item_dir.exists(), "the item's files are deleted");
@@ -213,9 +208,17 @@ async fn in_use_follows_open_responses_and_pins_are_announced() {
 
     let mut events = t.engine.subscribe();
     t.engine.set_pinned(&item.id, true).await.expect("pin");
-    let event = bounded("an event for the pin", events.recv())
-        .await
-        .expect("event");
+    // The first state event after the pin (a late progress event may come first).
+    let event = bounded("a state event for the pin", async {
+        loop {
+            match events.recv().await {
+                Ok(event @ Event::StateChanged { .. }) => break event,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => panic!("the event stream closed"),
+            }
+        }
+    })
+    .await;
     assert!(
         matches!(event, Event::StateChanged { ref id, state: ItemState::Complete, .. } if *id == item.id),
         "{event:?}"
@@ -240,12 +243,14 @@ fn dropping_the_engines_runtime_stops_its_downloads() {
         .enable_all()
         .build()
         .expect("engine runtime");
-    engine_rt.block_on(async {
+    // The engine handle outlives its runtime: only the runtime goes.
+    let engine = engine_rt.block_on(async {
         let engine = TestEngine::start().await;
         let item = engine.add(&origin.url()).await;
         engine
             .wait_item(&item.id, "the download to start", |v| v.downloaded > 0)
             .await;
+        engine
     });
     drop(engine_rt);
 
@@ -263,4 +268,5 @@ fn dropping_the_engines_runtime_stops_its_downloads() {
         );
         last = now;
     }
+    drop(engine);
 }

@@ -19,20 +19,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 /// Pause between two looks at a condition.
 const POLL: Duration = Duration::from_millis(20);
 
-/// `len` pseudo-random bytes (xorshift64*): every offset looks different, so
-/// a byte served from the wrong place, or from another seed, shows.
-pub fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use crate::support::content;
 
 /// Awaits `fut`, panicking with `what` if it takes longer than [`WAIT`].
 pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
@@ -339,6 +326,19 @@ pub async fn get_exact(port: u16, path: &str, headers: &[(&str, &str)], status: 
         "body bytes received vs Content-Length declared"
     );
     response
+}
+
+/// A response cut short: fewer bytes than `full`, each one `full`'s at its
+/// offset (a response may end early, never with a wrong byte).
+#[track_caller]
+pub fn assert_cut_short(got: &[u8], full: &[u8], what: &str) {
+    assert!(
+        got.len() < full.len(),
+        "{what}: {} of {} bytes, but the response should be cut short",
+        got.len(),
+        full.len()
+    );
+    assert_bytes(got, &full[..got.len()], what);
 }
 
 /// Compares bodies without printing megabytes on failure.

@@ -3,7 +3,6 @@
 //! kept) and a minimum of free disk space (below it downloads pause, and
 //! resume by themselves when space returns).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,7 +91,7 @@ pub(crate) async fn enforce(shared: &Arc<Shared>) {
                 id: item.id().to_string(),
                 bytes: projected,
                 last_access: st.meta.last_access,
-                evictable: !st.meta.pinned && !wanted && item.readers.load(Ordering::SeqCst) == 0,
+                evictable: !st.meta.pinned && !wanted && !item.in_use(),
             }
         })
         .collect();

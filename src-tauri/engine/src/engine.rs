@@ -261,12 +261,14 @@ impl Engine {
             }
             Err(e) => {
                 tracing::info!("origin not ready yet ({}); the download will retry", e.message());
-                if let origin::FetchError::Transient {
-                    message,
-                    retry_after: Some(wait),
-                } = e
-                {
-                    come_back = Some((message, wait));
+                if matches!(
+                    e,
+                    origin::FetchError::Transient {
+                        retry_after: Some(_),
+                        ..
+                    }
+                ) {
+                    come_back = Some(e);
                 }
                 None
             }
@@ -288,12 +290,8 @@ impl Engine {
         };
         let file = shared.store.create_item(&source, &meta)?;
         let item = Arc::new(Item::new(source, meta, file, shared.cancel.child_token()));
-        if let Some((message, wait)) = come_back {
-            // Booked like a fetch's transient fault (same 60 s cap).
-            let mut st = item.lock();
-            st.failures = 1;
-            st.last_error = Some(message);
-            st.retry_at = Some(std::time::Instant::now() + wait.min(Duration::from_secs(60)));
+        if let Some(fault) = come_back {
+            download::book_fault(&mut item.lock(), &fault);
         }
         shared.items().insert(item.id().to_string(), item.clone());
         let view = shared.view(&item);
@@ -322,9 +320,7 @@ impl Engine {
     /// True while a player holds a response of the item open (such an item
     /// is never evicted; removing it would cut the player off).
     pub fn in_use(&self, id: &str) -> bool {
-        self.shared
-            .item(id)
-            .is_ok_and(|item| item.readers.load(std::sync::atomic::Ordering::SeqCst) > 0)
+        self.shared.item(id).is_ok_and(|item| item.in_use())
     }
 
     /// Which byte ranges of an item are present (for a progress bar).

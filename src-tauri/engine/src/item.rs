@@ -64,8 +64,8 @@ pub(crate) struct Runtime {
     pub hold: Option<String>,
     /// A write failed with ENOSPC; cleared once space returns.
     pub disk_full: bool,
-    /// Where each open reader last waited for bytes, by reader id (until it
-    /// ends); a reader waits there while those bytes are missing.
+    /// Where each open reader reads or waits, by reader id (until it ends);
+    /// it waits there while those bytes are missing.
     pub demands: HashMap<u64, u64>,
     pub workers: Vec<WorkerSlot>,
     pub next_worker: u64,
@@ -248,6 +248,11 @@ impl Item {
         }
     }
 
+    /// A player has a response of this item open.
+    pub fn in_use(&self) -> bool {
+        self.readers.load(Ordering::SeqCst) > 0
+    }
+
     /// Registers an open response until the guard drops.
     pub fn open_reader(self: &Arc<Self>) -> ReaderGuard {
         self.readers.fetch_add(1, Ordering::SeqCst);
@@ -314,10 +319,11 @@ impl ReaderGuard {
                 item.check_alive(&st, Some(generation))?;
                 let run = st.written.run_from(pos);
                 if run > 0 {
-                    // The demand stays, at the offset last waited on, while
-                    // the reader streams: it tells the fetch it reads behind
-                    // to keep the link (`schedule::gives_way`); behind present
-                    // bytes it plans nothing.
+                    // The demand stays, following the reader, while it
+                    // streams: it tells the fetch it reads behind to keep the
+                    // link (`schedule::gives_way`); on present bytes it plans
+                    // nothing, so no kick.
+                    st.demands.insert(self.id, pos);
                     return Ok(Readable::Run(run));
                 }
                 if st.meta.size.is_some_and(|size| pos >= size) {

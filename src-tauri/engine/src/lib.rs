@@ -33,8 +33,14 @@ pub use ranges::{ByteRange, RangeSet};
 /// never handed to another thread (on a busy machine such hand-offs made
 /// cached responses wait a scheduler slice: docs/BENCHMARKS.md).
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    one_worker("spool-serve")
+}
+
+/// A tokio runtime with one worker thread named `name`.
+pub(crate) fn one_worker(name: &str) -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
+        .thread_name(name)
         .enable_all()
         .build()
 }

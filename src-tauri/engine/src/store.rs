@@ -269,7 +269,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::result::Result<T
 
 /// Temp file (0600), fsync, rename over `path`, fsync the directory: a crash
 /// leaves either the old or the new content, never a mix.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);

@@ -2,14 +2,13 @@
 //! the item holds, and its body streamed into the data file.
 
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::Response;
 
 use super::origin::{self, Answer, Body, FetchError};
-use super::{finish, schedule, Outcome};
+use super::{finish, Outcome};
 use crate::engine::Shared;
 use crate::events::Event;
 use crate::item::{Item, WorkerSlot};
@@ -159,13 +158,7 @@ async fn stream_body(
         };
         let chunk_start = offset;
         offset += chunk.len() as u64;
-        let Some((pos, end)) = item
-            .lock()
-            .workers
-            .iter()
-            .find(|w| w.id == slot)
-            .map(|w| (w.pos, w.end))
-        else {
+        let Some((pos, end)) = item.lock().worker(slot).map(|w| (w.pos, w.end)) else {
             return Outcome::Stopped;
         };
         let (from, to) = (chunk_start.max(pos), offset.min(end));
@@ -184,7 +177,7 @@ async fn stream_body(
             // loop would write megabytes before the download thread's other
             // tasks (a seek's fetch, the supervisor planning one) get a turn:
             // while a player has the item open, fetches take turns per chunk.
-            if item.readers.load(Ordering::Relaxed) > 0 {
+            if item.in_use() {
                 tokio::task::yield_now().await;
             }
         }
@@ -194,20 +187,19 @@ async fn stream_body(
     }
     // The body ended without an error.
     let mut st = item.lock();
-    let Some(w) = st.workers.iter().find(|w| w.id == slot) else {
+    let Some(w_end) = st.worker(slot).map(|w| w.end) else {
         return Outcome::Stopped;
     };
-    if w.end == u64::MAX && st.meta.size.is_none() {
+    if w_end == u64::MAX && st.meta.size.is_none() {
         // A chunked origin: its length is what it sent.
         st.meta.size = Some(offset);
         drop(st);
         item.notify_readers();
         return Outcome::Done;
     }
-    if offset < w.end {
+    if offset < w_end {
         return Outcome::Fault(FetchError::transient(format!(
-            "the origin ended the body at byte {offset}, before byte {}",
-            w.end
+            "the origin ended the body at byte {offset}, before byte {w_end}"
         )));
     }
     Outcome::Done
@@ -221,24 +213,18 @@ const STANDBY_IDLE: Duration = Duration::from_millis(250);
 /// long (nginx's `send_timeout` is 60 s); one chunk read resets its clock.
 const STANDBY_MAX: Duration = Duration::from_secs(10);
 
-/// Readers first (see [`schedule::gives_way`]): while a player reads what
+/// Readers first (see [`super::schedule::gives_way`]): while a player reads what
 /// another fetch of the item brings, this one leaves its response unread,
 /// and TCP flow control hands the link to that fetch.
 async fn give_way(shared: &Shared, item: &Item, slot: u64) {
+    let must = || super::gives_way(&item.lock(), slot, shared.config.seek_threshold);
+    if !must() {
+        return;
+    }
     let until = tokio::time::Instant::now() + STANDBY_MAX;
+    // Subscribed before the next look, so a change after it is not missed.
     let mut changes = item.changes();
-    loop {
-        {
-            let st = item.lock();
-            if st.demands.is_empty() {
-                return;
-            }
-            let fetches = super::fetches(&st, shared.config.seek_threshold);
-            let demands: Vec<u64> = st.demands.values().copied().collect();
-            if !schedule::gives_way(slot, &fetches, &demands) {
-                return;
-            }
-        }
+    while must() {
         let idle_until = (tokio::time::Instant::now() + STANDBY_IDLE).min(until);
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },

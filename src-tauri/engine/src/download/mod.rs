@@ -97,12 +97,12 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
         };
         let unsynced = item.lock().unsynced;
         let due = last_checkpoint.elapsed() >= interval;
-        if unsynced > 0 && (unsynced >= shared.config.checkpoint_bytes || due) {
-            checkpoint(&shared, &item).await;
-            last_checkpoint = Instant::now();
-        } else if due {
-            // Nothing to save: the next look is an interval from now. Left in
-            // the past, the wake-up below would spin this loop.
+        if due || unsynced >= shared.config.checkpoint_bytes {
+            if unsynced > 0 {
+                checkpoint(&shared, &item).await;
+            }
+            // Even with nothing saved: left in the past, the wake-up below
+            // would spin this loop.
             last_checkpoint = Instant::now();
         }
         let mut wake = last_checkpoint + interval;
@@ -214,6 +214,17 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     (Step::Wait(None), starts)
 }
 
+/// Whether fetch `slot` should stand by for a reader another fetch feeds
+/// (see [`schedule::gives_way`]); cheap when no reader is open.
+fn gives_way(st: &Runtime, slot: u64, seek_threshold: u64) -> bool {
+    // Only for another fetch of the item: a lone fetch never stands by.
+    if st.demands.is_empty() || st.workers.len() < 2 {
+        return false;
+    }
+    let readers: Vec<u64> = st.demands.values().copied().collect();
+    schedule::gives_way(slot, &fetches(st, seek_threshold), &readers)
+}
+
 /// The item's running fetches as the scheduler sees them.
 fn fetches(st: &Runtime, seek_threshold: u64) -> Vec<schedule::Fetch> {
     st.workers
@@ -240,13 +251,7 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
                 st.cancel_workers();
             }
             Outcome::Fault(fault) => {
-                st.failures += 1;
-                let retry_after = match fault {
-                    FetchError::Transient { retry_after, .. } => *retry_after,
-                    _ => None,
-                };
-                let wait =
-                    backoff(st.failures).max(retry_after.unwrap_or_default().min(Duration::from_secs(60)));
+                let wait = book_fault(&mut st, fault);
                 tracing::info!(
                     "item {}: {} (fault {}, retrying in {} ms)",
                     item.id(),
@@ -254,8 +259,6 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
                     st.failures,
                     wait.as_millis()
                 );
-                st.last_error = Some(fault.message().to_string());
-                st.retry_at = Some(Instant::now() + wait);
             }
             Outcome::Disk(e) => {
                 if e.raw_os_error() == Some(libc::ENOSPC) {
@@ -275,6 +278,21 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
     }
     item.notify_readers();
     item.kick.notify_one();
+}
+
+/// Books a transient fault: the item's next fetch waits out a backoff, or
+/// the origin's `Retry-After` (at most 60 s) when that is longer. Returns
+/// the wait.
+pub(crate) fn book_fault(st: &mut Runtime, fault: &FetchError) -> Duration {
+    st.failures += 1;
+    let retry_after = match fault {
+        FetchError::Transient { retry_after, .. } => *retry_after,
+        _ => None,
+    };
+    let wait = backoff(st.failures).max(retry_after.unwrap_or_default().min(Duration::from_secs(60)));
+    st.last_error = Some(fault.message().to_string());
+    st.retry_at = Some(Instant::now() + wait);
+    wait
 }
 
 /// Exponential backoff with jitter: 250 ms, 500 ms, 1 s … capped at 10 s.

@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::sync::Mutex;
 
-use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::runtime::{Handle, Runtime};
 use tokio_util::task::TaskTracker;
 
 use crate::error::{Error, Result};
@@ -22,11 +22,7 @@ pub(crate) struct DownloadThread {
 
 impl DownloadThread {
     pub fn start() -> Result<DownloadThread> {
-        let runtime = Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("spool-download")
-            .enable_all()
-            .build()
+        let runtime = crate::one_worker("spool-download")
             .map_err(|e| Error::io("cannot start the download thread", e))?;
         Ok(DownloadThread {
             handle: runtime.handle().clone(),
