@@ -2,7 +2,7 @@
 //! Every action takes item ids; paths are only ever built here from the
 //! data directory.
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -71,17 +71,8 @@ pub fn play(app: &AppHandle, id: &str) -> Result<String, UiError> {
             ("xdg-open".to_string(), vec![path.to_string_lossy().into_owned()])
         }
     };
-    let described = Launch::Command {
-        program: program.clone(),
-        args: args.clone(),
-    }
-    .describe();
-    let mut child = Command::new(&program)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    let described = player::describe(&program, &args);
+    let mut child = spawn_detached(&program, &args)
         .map_err(|e| UiError::new("player_failed", format!("could not start `{described}`: {e}")))?;
     tracing::info!("playing {} with `{described}`", item.id);
     // Reap the child; report a player that dies at once (bad option, no display…).
@@ -175,12 +166,7 @@ pub async fn clear_cache(app: &AppHandle) -> usize {
 /// Opens the data directory in the file manager.
 pub fn open_cache_folder(app: &AppHandle) -> Result<(), UiError> {
     let dir = app.state::<Desktop>().data_dir.clone();
-    Command::new("xdg-open")
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    spawn_detached("xdg-open", &[&dir])
         .map(|mut child| {
             std::thread::spawn(move || child.wait());
         })
@@ -190,6 +176,16 @@ pub fn open_cache_folder(app: &AppHandle) -> Result<(), UiError> {
                 format!("could not start `xdg-open {}`: {e}", dir.display()),
             )
         })
+}
+
+/// Starts `program` with no terminal attached (its output is not ours to show).
+fn spawn_detached(program: &str, args: &[impl AsRef<std::ffi::OsStr>]) -> std::io::Result<Child> {
+    Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
 }
 
 /// Shuts the engine down (progress saved) and quits.

@@ -271,7 +271,12 @@ impl Forwarder {
     }
 
     /// Events missed (a lagging receiver): the UI and menu re-read everything.
-    pub fn lagged(&mut self) -> Vec<Out> {
+    /// Events were missed: start over from the engine's `items`, as the
+    /// window does (an item removed meanwhile is forgotten; one that changed
+    /// state meanwhile does not notify late).
+    pub fn lagged(&mut self, items: &[ItemView]) -> Vec<Out> {
+        self.states.clear();
+        self.know(items);
         vec![Out::Ui(UiEvent::Resync), Out::RefreshMenu]
     }
 
@@ -311,7 +316,7 @@ pub async fn run(engine: Engine, outlet: impl Outlet) {
                 Ok(event) => forwarder.handle(event, Instant::now(), &engine),
                 Err(RecvError::Lagged(n)) => {
                     tracing::debug!("UI forwarder missed {n} events");
-                    forwarder.lagged()
+                    forwarder.lagged(&engine.items())
                 }
                 Err(RecvError::Closed) => break,
             },
@@ -472,6 +477,21 @@ mod tests {
         ));
         let again = f.handle(progress("a", 6), t0 + Duration::from_secs(2), &Fake);
         assert!(!again.iter().any(|o| matches!(o, Out::Ui(UiEvent::Item { .. }))));
+    }
+
+    #[test]
+    fn after_missed_events_the_forwarder_starts_over_from_the_engine() {
+        let mut f = Forwarder::new();
+        let now = Instant::now();
+        f.know(&[
+            view("a", ItemState::Downloading),
+            view("b", ItemState::Downloading),
+        ]);
+        // Missed: "a" completed, "b" was removed.
+        f.lagged(&[view("a", ItemState::Complete)]);
+        let outs = f.handle(state("a", ItemState::Complete), now, &Fake);
+        assert!(notifications(&outs).is_empty(), "no late notification");
+        assert!(!f.states.contains_key("b"), "a removed item is forgotten");
     }
 
     #[test]

@@ -26,18 +26,11 @@ pub enum Launch {
     Playlist,
 }
 
-impl Launch {
-    /// The command as people read it, for messages (`mpv -- http://…`).
-    pub fn describe(&self) -> String {
-        match self {
-            Launch::Command { program, args } => {
-                let mut words = vec![quote_for_display(program)];
-                words.extend(args.iter().map(|a| quote_for_display(a)));
-                words.join(" ")
-            }
-            Launch::Playlist => "xdg-open <playlist.m3u>".to_string(),
-        }
-    }
+/// A command as people read it, for messages (`mpv -- http://…`).
+pub fn describe(program: &str, args: &[String]) -> String {
+    let mut words = vec![quote_for_display(program)];
+    words.extend(args.iter().map(|a| quote_for_display(a)));
+    words.join(" ")
 }
 
 fn quote_for_display(word: &str) -> String {
@@ -269,8 +262,11 @@ mod tests {
 
     #[test]
     fn describe_quotes_words_with_spaces() {
-        let launch = cmd("/opt/My Player", &["--", URL]);
-        assert_eq!(launch.describe(), format!("'/opt/My Player' -- {URL}"));
+        let args = ["--".to_string(), URL.to_string()];
+        assert_eq!(
+            describe("/opt/My Player", &args),
+            format!("'/opt/My Player' -- {URL}")
+        );
     }
 
     #[test]

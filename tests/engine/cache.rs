@@ -4,12 +4,11 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::Duration;
 
 use spool_engine::{Event, ItemState, RemoveReason};
 
 use crate::support::origin::{Faults, Origin};
-use crate::util::{bounded, content, get_exact, http, path_of, TestEngine, MIB};
+use crate::util::{bounded, content, get_exact, http, path_of, until, TestEngine, MIB};
 
 /// Bytes the data files under `data_dir` occupy (allocated blocks).
 fn allocated(data_dir: &Path) -> u64 {
@@ -145,11 +144,9 @@ async fn the_cap_holds_while_downloading() {
     .await;
     let item = engine.add(&c.url()).await;
     let mut max_seen = 0;
-    bounded("the download to complete", async {
-        while engine.item(&item.id).state != ItemState::Complete {
-            max_seen = max_seen.max(allocated(engine.dir.path()));
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+    until("the download to complete", || {
+        max_seen = max_seen.max(allocated(engine.dir.path()));
+        engine.item(&item.id).state == ItemState::Complete
     })
     .await;
     max_seen = max_seen.max(allocated(engine.dir.path()));

@@ -19,8 +19,8 @@ use tokio::time::{sleep, Instant};
 
 use crate::support::origin::{Faults, Origin};
 use crate::util::{
-    assert_bytes, assert_cut_short, bounded, content, exchange, get_exact, path_of, request, Conn, Response,
-    TestEngine, KIB, MIB,
+    assert_bytes, assert_cut_short, bounded, content, exchange, get_exact, path_of, request, until, Conn,
+    Response, TestEngine, KIB, MIB,
 };
 
 const ETAG_V1: &str = "\"v1\"";
@@ -35,16 +35,6 @@ async fn open_get(t: &TestEngine, path: &str, headers: &[(&str, &str)]) -> (Conn
     conn.send(&request("GET", path, t.port(), &all)).await;
     let head = conn.head().await;
     (conn, head)
-}
-
-/// Polls `cond` every 5 ms until it holds; panics after `util::WAIT`.
-async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    bounded(what, async {
-        while !cond() {
-            sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
 }
 
 /// Arrival times of origin requests, bounded from repeated looks at its log.

@@ -5,7 +5,7 @@ use spool_engine::{Event, ItemState, RemoveReason};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::support::origin::{Faults, Origin};
-use crate::util::{assert_cut_short, bounded, content, path_of, request, Conn, TestEngine, KIB, MIB};
+use crate::util::{assert_cut_short, bounded, content, path_of, request, until, Conn, TestEngine, KIB, MIB};
 
 /// `spool URL` for a URL already in the cache must not start a second
 /// download: the same item comes back, also when two adds race.
@@ -199,10 +199,8 @@ async fn in_use_follows_open_responses_and_pins_are_announced() {
         .expect("GET");
     assert!(t.engine.in_use(&item.id), "a response is open");
     drop(open);
-    bounded("the closed response to release the item", async {
-        while t.engine.in_use(&item.id) {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    until("the closed response to release the item", || {
+        !t.engine.in_use(&item.id)
     })
     .await;
 

@@ -21,6 +21,16 @@ const POLL: Duration = Duration::from_millis(20);
 
 pub use crate::support::content;
 
+/// Looks at `cond` every 5 ms until it holds; panics after [`WAIT`].
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    bounded(what, async {
+        while !cond() {
+            sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
 /// Awaits `fut`, panicking with `what` if it takes longer than [`WAIT`].
 pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
     match timeout(WAIT, fut).await {
