@@ -152,14 +152,22 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
+{self.upstreams()}
     server {{
         listen 127.0.0.1:{self.port};
-        location /fast/ {{ alias {self.files_dir}/; }}
-        location /slow/ {{ alias {self.files_dir}/; limit_rate {self.limit_rate}; }}
-        location /media/ {{ alias {self.files_dir}/; limit_rate {self.media_rate}; }}
+{self.locations()}
     }}
 }}
 """
+
+    def upstreams(self):
+        return ""
+
+    def locations(self):
+        return f"""
+        location /fast/ {{ alias {self.files_dir}/; }}
+        location /slow/ {{ alias {self.files_dir}/; limit_rate {self.limit_rate}; }}
+        location /media/ {{ alias {self.files_dir}/; limit_rate {self.media_rate}; }}"""
 
     def start(self):
         nginx = "nginx" if shutil_which("nginx") else "/usr/sbin/nginx"
@@ -191,6 +199,27 @@ http {{
 
     def stop(self):
         stop_process(self.proc)
+
+
+class NginxProxy(Nginx):
+    """A second nginx, one worker like Spool's proxy, as a streaming reverse
+    proxy in front of `origin` (an Nginx): the cost of one extra loopback hop
+    for a well-known proxy. `/cold/L/` opens a new origin connection per
+    request (as a seek does when every connection is busy), `/warm/L/` reuses
+    kept-alive ones; L is the origin's location."""
+
+    def __init__(self, workdir, origin):
+        super().__init__(os.path.join(workdir, "proxy"), origin.files_dir, 0, 0, workers=1)
+        self.origin = origin
+
+    def upstreams(self):
+        return f"    upstream origin {{ server 127.0.0.1:{self.origin.port}; keepalive 4; }}"
+
+    def locations(self):
+        return f"""
+        location /cold/ {{ proxy_pass http://127.0.0.1:{self.origin.port}/; }}
+        location /warm/ {{ proxy_pass http://origin/; proxy_http_version 1.1;
+                          proxy_set_header Connection ""; }}"""
 
 
 def shutil_which(cmd):

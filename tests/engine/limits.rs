@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::support::origin::{Faults, LogEntry, Origin};
-use crate::util::{assert_bytes, content, get_exact, path_of, request, Conn, TestEngine, MIB};
+use crate::util::{assert_bytes, content, get_exact, path_of, request, until, Conn, TestEngine, MIB};
 use spool_engine::{ItemState, RangeSet};
 
 // The global limit paces every fetch of every item together: 2 MiB at
@@ -163,4 +163,75 @@ async fn background_fetches_stand_by_while_a_player_reads_at_a_seek() {
         origin.log().iter().any(|e| e.range_start() == Some(seek as u64)),
         "the seek got a fetch of its own"
     );
+}
+
+// A seek asks on the connection kept warm for it, so it pays no handshake:
+// `add` leaves one idle connection behind a HEAD, the seek's GET comes on
+// that connection (every download connection is busy, and a new one would
+// be a new number at the origin), and another HEAD warms the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seek_asks_on_the_connection_kept_warm_for_it() {
+    let engine = TestEngine::with(|c| c.connections_per_item = 2).await;
+    let len = 32 * MIB;
+    let bytes = content(len, 27);
+    let origin = Origin::start(
+        bytes.clone(),
+        Faults {
+            rate: Some(512 * 1024),
+            etag: Some("\"warm\"".into()),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let item = engine.add(&origin.url()).await;
+    // A second of downloading: the HEAD's loopback round trip is long over.
+    engine
+        .wait_item(&item.id, "background fetches to write", |v| {
+            v.downloaded >= MIB as u64
+        })
+        .await;
+    let heads = |log: &[LogEntry]| -> Vec<u64> {
+        log.iter()
+            .filter(|e| e.method == "HEAD")
+            .map(|e| e.conn)
+            .collect()
+    };
+    let warm = heads(&origin.log());
+    assert_eq!(
+        warm.len(),
+        1,
+        "one HEAD warms a connection at add: {:?}",
+        origin.log()
+    );
+    let busy: Vec<u64> = origin.gets().iter().map(|e| e.conn).collect();
+    assert!(
+        !busy.contains(&warm[0]),
+        "the warm connection carries no download"
+    );
+
+    let seek = 29 * MIB;
+    let mut conn = Conn::open(engine.port()).await;
+    let range = format!("bytes={seek}-");
+    let head = [("Range", range.as_str()), ("Connection", "close")];
+    conn.send(&request("GET", &path_of(&item.stream_url), engine.port(), &head))
+        .await;
+    assert_eq!(conn.head().await.status, 206);
+    let got = conn.take(MIB / 4, "the first bytes at the seek").await;
+    assert_bytes(&got, &bytes[seek..seek + MIB / 4], "the bytes at the seek");
+
+    let log = origin.log();
+    let asked = log
+        .iter()
+        .find(|e| e.range_start() == Some(seek as u64))
+        .expect("the seek got a fetch of its own");
+    assert_eq!(
+        asked.conn, warm[0],
+        "the seek asked on the warm connection: {log:?}"
+    );
+    until("a HEAD to warm the next connection", || {
+        heads(&origin.log()).len() == 2
+    })
+    .await;
+    let rewarmed = heads(&origin.log())[1];
+    assert_ne!(rewarmed, warm[0], "the next seek's connection is another one");
 }

@@ -60,6 +60,9 @@ pub struct LogEntry {
     pub status: u16,
     /// Body bytes written to the socket so far (grows while a body is sent).
     pub body_bytes: u64,
+    /// Which connection it came on: connections are numbered from 1 in the
+    /// order they were accepted.
+    pub conn: u64,
 }
 
 impl LogEntry {
@@ -100,7 +103,7 @@ pub struct Faults {
     pub chunked: bool,
     /// Delay before the response headers, for every response.
     pub first_byte_delay_ms: u64,
-    /// The first N requests to the file path get `fail_status`.
+    /// The first N GET requests to the file path get `fail_status`.
     pub fail_first: usize,
     /// Status for `fail_first` / `fail_always`; default 503.
     pub fail_status: Option<u16>,
@@ -216,6 +219,13 @@ impl Origin {
         state.last_modified += Duration::from_secs(3600);
     }
 
+    /// The GET requests, in order: a download's requests, without the
+    /// `HEAD`s Spool sends to keep a connection warm for seeks.
+    pub fn gets(&self) -> Vec<LogEntry> {
+        let state = self.shared.lock();
+        state.log.iter().filter(|e| e.method == "GET").cloned().collect()
+    }
+
     /// Number of requests received (`log().len()`).
     pub fn requests(&self) -> usize {
         self.shared.lock().log.len()
@@ -266,12 +276,14 @@ impl Shared {
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     // Connections live in this set so that aborting this task drops them all.
     let mut conns = JoinSet::new();
+    let mut accepted = 0;
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
                 // Reap finished connections so the set does not grow forever.
                 while conns.try_join_next().is_some() {}
-                conns.spawn(serve_conn(stream, shared.clone()));
+                accepted += 1;
+                conns.spawn(serve_conn(stream, accepted, shared.clone()));
             }
             // E.g. out of file descriptors: back off instead of spinning.
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -286,7 +298,7 @@ enum Next {
     Reset,
 }
 
-async fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>) {
+async fn serve_conn(mut stream: TcpStream, conn: u64, shared: Arc<Shared>) {
     // Small writes (headers, throttled chunks) must leave at once.
     let _ = stream.set_nodelay(true);
     let mut buf = Vec::new();
@@ -296,12 +308,12 @@ async fn serve_conn(mut stream: TcpStream, shared: Arc<Shared>) {
             Head::Bad(status) => {
                 let mut plan = Plan::error(status);
                 plan.close = true;
-                shared.lock().log_request(&Request::default(), plan)
+                shared.lock().log_request(&Request::default(), conn, plan)
             }
             Head::Request(req) => {
                 let mut state = shared.lock();
                 let plan = state.route(&req);
-                state.log_request(&req, plan)
+                state.log_request(&req, conn, plan)
             }
         };
         // Write errors mean the client went away: nothing to report.
@@ -516,7 +528,7 @@ impl Plan {
 
 impl State {
     /// Logs `req` and applies the faults common to every response.
-    fn log_request(&mut self, req: &Request, mut plan: Plan) -> (usize, Plan) {
+    fn log_request(&mut self, req: &Request, conn: u64, mut plan: Plan) -> (usize, Plan) {
         plan.delay = Duration::from_millis(self.faults.first_byte_delay_ms);
         plan.rate = self.faults.rate.map(|r| r.max(1));
         plan.close |= req.wants_close() || req.has_body();
@@ -529,6 +541,7 @@ impl State {
             headers: req.headers.clone(),
             status: plan.status,
             body_bytes: 0,
+            conn,
         });
         (self.log.len() - 1, plan)
     }
@@ -551,8 +564,13 @@ impl State {
         if !path.ends_with(f.file_path()) {
             return Plan::error(404);
         }
-        self.file_requests += 1;
-        if f.fail_always || self.file_requests <= f.fail_first {
+        // `fail_first` counts GETs: a HEAD (Spool's warm-up for seeks) does
+        // not use up the failures a test sets for a download's requests.
+        if req.method == "GET" {
+            self.file_requests += 1;
+        }
+        let failing_get = req.method == "GET" && self.file_requests <= f.fail_first;
+        if f.fail_always || failing_get {
             let plan = Plan::error(f.fail_status.unwrap_or(503));
             return match f.retry_after {
                 Some(secs) => plan.with("Retry-After", secs.to_string()),

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
+use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
 use crate::config::{Config, Limits};
 use crate::download::limit::RateLimiter;
@@ -48,7 +48,12 @@ pub(crate) struct Shared {
     pub store: Store,
     pub items: Mutex<HashMap<String, Arc<Item>>>,
     pub events: broadcast::Sender<Event>,
+    /// Origin requests of downloads.
     pub client: reqwest::Client,
+    /// Origin requests of seeks, with a pool of their own: the connection
+    /// kept warm for the next seek stays free for it (see
+    /// `download::warm_for_seeks`).
+    pub seek_client: reqwest::Client,
     /// Where supervisors and fetches run (see `download::DownloadThread`).
     pub downloads: DownloadThread,
     /// Cancelled once, at shutdown; every task selects on it.
@@ -126,12 +131,8 @@ impl Engine {
             .local_addr()
             .map_err(|e| Error::io("cannot read the listening address", e))?
             .port();
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("spool/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::io("cannot create the HTTP client", std::io::Error::other(e)))?;
+        let client = http_client()?;
+        let seek_client = http_client()?;
         let shared = Arc::new(Shared {
             limits: std::sync::RwLock::new(config.limits()),
             rate: RateLimiter::new(config.rate_limit),
@@ -140,6 +141,7 @@ impl Engine {
             items: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             client,
+            seek_client,
             downloads: DownloadThread::start()?,
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -225,6 +227,10 @@ impl Engine {
             };
             origin::send(&client, request).await
         });
+        // Meanwhile, a connection for the player's first seek (a moov atom
+        // at the end, a jump forward), ready when `add` returns; not needed
+        // if nothing is added.
+        let warm = AbortOnDropHandle::new(download::warm_for_seeks(shared, &url, &headers));
         let Ok(probe) = probe.await else {
             return Err(Error::ShuttingDown);
         };
@@ -294,6 +300,7 @@ impl Engine {
             download::book_fault(&mut item.lock(), &fault);
         }
         shared.items().insert(item.id().to_string(), item.clone());
+        warm.detach();
         let view = shared.view(&item);
         shared.emit(Event::Added { item: view.clone() });
         // Make room (or hold the item) before its first byte lands.
@@ -401,6 +408,15 @@ impl Engine {
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Engine {
         Engine { shared }
     }
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .connect_timeout(Duration::from_secs(10))
+        .user_agent(concat!("spool/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::io("cannot create the HTTP client", std::io::Error::other(e)))
 }
 
 fn find_by_url(shared: &Shared, url: &str) -> Option<Arc<Item>> {

@@ -34,6 +34,9 @@ pub(crate) struct WorkerSlot {
     /// When it started and how much it wrote since: its speed.
     pub started: Instant,
     pub written: u64,
+    /// Started for a reader waiting where no fetch was (a seek): it asks on
+    /// the connection kept warm for seeks (see `download::warm_for_seeks`).
+    pub seek: bool,
 }
 
 impl WorkerSlot {
@@ -110,7 +113,7 @@ impl Runtime {
         self.meta.failure.clone().or_else(|| self.hold.clone())
     }
 
-    pub fn new_worker(&mut self, pos: u64, end: u64, parent: &CancellationToken) -> WorkerSlot {
+    pub fn new_worker(&mut self, pos: u64, end: u64, seek: bool, parent: &CancellationToken) -> WorkerSlot {
         self.next_worker += 1;
         let slot = WorkerSlot {
             id: self.next_worker,
@@ -119,6 +122,7 @@ impl Runtime {
             cancel: parent.child_token(),
             started: Instant::now(),
             written: 0,
+            seek,
         };
         self.workers.push(slot.clone());
         slot

@@ -49,8 +49,24 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
                 if_range,
                 timeout: shared.config.origin_timeout,
             };
-            match origin::send(&shared.client, request).await {
-                Ok(response) => response,
+            let client = if slot.seek {
+                &shared.seek_client
+            } else {
+                &shared.client
+            };
+            match origin::send(client, request).await {
+                Ok(response) => {
+                    if slot.seek {
+                        // This seek took the warm connection: warm the next one.
+                        // Dropping the handle lets the warm-up run on.
+                        drop(super::warm_for_seeks(
+                            shared,
+                            &item.source.source_url,
+                            &item.source.headers,
+                        ));
+                    }
+                    response
+                }
                 Err(e) => return Outcome::Fault(e),
             }
         }

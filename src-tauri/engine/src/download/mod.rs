@@ -54,6 +54,27 @@ pub(crate) fn spawn_supervisor(shared: &Arc<Shared>, item: Arc<Item>, first: Opt
     );
 }
 
+/// Keeps a connection to the origin of `url` open and idle for the next seek
+/// (`Shared::seek_client`), so a seek pays no TCP (or TLS) handshake: one
+/// round trip instead of two or three. Called when an item is added and
+/// each time a seek takes that connection. Costs the origin a `HEAD`; a
+/// server closes the idle connection after its keep-alive timeout, and the
+/// seek after that connects anew.
+pub(crate) fn warm_for_seeks(
+    shared: &Shared,
+    url: &str,
+    headers: &[(String, String)],
+) -> tokio::task::JoinHandle<()> {
+    let (client, cancel) = (shared.seek_client.clone(), shared.cancel.clone());
+    let (url, headers, timeout) = (url.to_string(), headers.to_vec(), shared.config.origin_timeout);
+    shared.downloads.spawn(&shared.tasks, async move {
+        tokio::select! {
+            () = origin::warm(&client, &url, &headers, timeout) => {}
+            () = cancel.cancelled() => {}
+        }
+    })
+}
+
 /// What the supervisor does next.
 enum Step {
     /// Wait for a kick, or until this instant.
@@ -171,7 +192,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
             } else if st.workers.is_empty() {
                 let limit = st.meta.size.unwrap_or(u64::MAX);
                 if let Some(gap) = st.written.first_gap_from(0, limit) {
-                    let slot = st.new_worker(gap.start, limit, &item.cancel);
+                    let slot = st.new_worker(gap.start, limit, false, &item.cancel);
                     starts.push((slot, first.take()));
                 }
             }
@@ -191,8 +212,9 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
             });
             for action in actions {
                 match action {
-                    schedule::Action::Start(r) => {
-                        let slot = st.new_worker(r.start, r.end, &item.cancel);
+                    schedule::Action::Start(r) | schedule::Action::Seek(r) => {
+                        let seek = matches!(action, schedule::Action::Seek(_));
+                        let slot = st.new_worker(r.start, r.end, seek, &item.cancel);
                         // The probe's response starts at byte 0: only a fetch from 0 can use it.
                         let response = if r.start == 0 { first.take() } else { None };
                         starts.push((slot, response));

@@ -74,10 +74,7 @@ pub(crate) struct Answer {
 }
 
 pub(crate) async fn send(client: &reqwest::Client, req: Request<'_>) -> Result<Response, FetchError> {
-    let mut builder = client.get(req.url);
-    for (name, value) in req.headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
+    let mut builder = with_headers(client.get(req.url), req.headers);
     if let Some((start, end)) = req.range {
         let value = match end {
             Some(end) => format!("bytes={start}-{}", end.saturating_sub(1)),
@@ -98,6 +95,43 @@ pub(crate) async fn send(client: &reqwest::Client, req: Request<'_>) -> Result<R
         })?
         .map_err(|e| classify_error(&e))?;
     check_status(response)
+}
+
+/// Opens a connection to the origin of `url` that stays idle in `client`'s
+/// pool, ready for the next request: a `HEAD` whose answer, whatever it
+/// is, is read to the end. Failures only mean the next request connects
+/// anew, so they are logged, not returned.
+pub(crate) async fn warm(
+    client: &reqwest::Client,
+    url: &str,
+    headers: &[(String, String)],
+    timeout: Duration,
+) {
+    let head = async {
+        with_headers(client.head(url), headers)
+            .send()
+            .await?
+            .bytes()
+            .await
+    };
+    match tokio::time::timeout(timeout, head).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::debug!("no warm connection for seeks: {}", error_chain(&e)),
+        Err(_) => tracing::debug!(
+            "no warm connection for seeks: no answer within {} s",
+            timeout.as_secs()
+        ),
+    }
+}
+
+fn with_headers(
+    mut builder: reqwest::RequestBuilder,
+    headers: &[(String, String)],
+) -> reqwest::RequestBuilder {
+    for (name, value) in headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    builder
 }
 
 fn check_status(response: Response) -> Result<Response, FetchError> {

@@ -38,6 +38,10 @@ impl Fetch {
 pub enum Action {
     /// Start a fetch of this span.
     Start(ByteRange),
+    /// Start a fetch of this span for a reader waiting where no fetch
+    /// reaches soon (a seek): it takes the origin connection kept warm for
+    /// seeks.
+    Seek(ByteRange),
     /// Make a running fetch stop at `end` (another fetch takes the rest).
     Shrink { id: u64, end: u64 },
     /// Stop a running fetch that serves no reader, to free its connection.
@@ -93,7 +97,7 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
                 end = end.min(f.pos);
             }
         }
-        actions.push(Action::Start(ByteRange::new(d, end)));
+        actions.push(Action::Seek(ByteRange::new(d, end)));
         fetches.push(Fetch {
             id: 0,
             pos: d,
@@ -138,10 +142,10 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
                 id: largest.id,
                 end: mid,
             });
-        } else if let Some(Action::Start(r)) = actions
+        } else if let Some(Action::Start(r) | Action::Seek(r)) = actions
             .iter_mut()
             .rev()
-            .find(|a| matches!(a, Action::Start(r) if r.end == end))
+            .find(|a| matches!(a, Action::Start(r) | Action::Seek(r) if r.end == end))
         {
             // A fetch planned in this same call: just start it shorter.
             r.end = mid;
@@ -215,6 +219,10 @@ mod tests {
         Action::Start(ByteRange::new(a, b))
     }
 
+    fn seek(a: u64, b: u64) -> Action {
+        Action::Seek(ByteRange::new(a, b))
+    }
+
     #[test]
     fn an_empty_item_starts_one_fetch_then_splits() {
         let present = RangeSet::new();
@@ -248,10 +256,7 @@ mod tests {
         }];
         assert_eq!(
             plan(&inputs(&present, &fetches, &[90 * MIB], 2)),
-            vec![
-                Action::Shrink { id: 1, end: 90 * MIB },
-                start(90 * MIB, 100 * MIB)
-            ]
+            vec![Action::Shrink { id: 1, end: 90 * MIB }, seek(90 * MIB, 100 * MIB)]
         );
     }
 
@@ -266,7 +271,7 @@ mod tests {
         }];
         assert_eq!(
             plan(&inputs(&present, &fetches, &[90 * MIB], 1)),
-            vec![Action::Stop { id: 1 }, start(90 * MIB, 100 * MIB)]
+            vec![Action::Stop { id: 1 }, seek(90 * MIB, 100 * MIB)]
         );
     }
 
@@ -292,7 +297,7 @@ mod tests {
         ];
         assert_eq!(
             plan(&inputs(&present, &fetches, &[19 * MIB, 90 * MIB], 2)),
-            vec![Action::Stop { id: 2 }, start(90 * MIB, 100 * MIB)]
+            vec![Action::Stop { id: 2 }, seek(90 * MIB, 100 * MIB)]
         );
     }
 
@@ -309,7 +314,7 @@ mod tests {
         }];
         assert_eq!(
             plan(&inputs(&present, &fetches, &[MIB], 2)),
-            vec![Action::Shrink { id: 1, end: MIB }, start(MIB, 100 * MIB)]
+            vec![Action::Shrink { id: 1, end: MIB }, seek(MIB, 100 * MIB)]
         );
         assert_eq!(plan(&inputs(&present, &fetches, &[100 << 10], 1)), vec![]);
     }
@@ -331,7 +336,22 @@ mod tests {
         let present = set(&[(0, 10 * MIB), (95 * MIB, 100 * MIB)]);
         let mut i = inputs(&present, &[], &[90 * MIB], 1);
         i.background = false;
-        assert_eq!(plan(&i), vec![start(90 * MIB, 95 * MIB)]);
+        assert_eq!(plan(&i), vec![seek(90 * MIB, 95 * MIB)]);
+    }
+
+    #[test]
+    fn a_seek_planned_in_the_same_call_is_split_like_any_fetch() {
+        // The seek's span (40..100) is the largest: the filler halves it
+        // rather than start a fetch that overlaps it.
+        let present = RangeSet::new();
+        assert_eq!(
+            plan(&inputs(&present, &[], &[40 * MIB], 3)),
+            vec![
+                seek(40 * MIB, 70 * MIB),
+                start(0, 40 * MIB),
+                start(70 * MIB, 100 * MIB)
+            ]
+        );
     }
 
     #[test]
