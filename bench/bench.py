@@ -251,11 +251,12 @@ class Bench:
 
     # ------------------------------------------------------------ 4
 
-    def seeks(self, url, label, peers=None):
-        """Per repetition: `spool add` of `url` (the mid file), an open range at
-        90 % through Spool at once, then the same range from `url` directly,
-        then from each of `peers` ({name: url}, other paths to the same file).
-        Returns the samples in seconds: Spool's, direct's, {name: peer's}."""
+    def seeks(self, url, label, peers=None, per_rep=1):
+        """`per_rep` times per repetition: `spool add` of `url` (the mid file),
+        an open range at 90 % through Spool at once, then the same range from
+        `url` directly, then from each of `peers` ({name: url}, other paths to
+        the same file). Returns the samples in seconds: Spool's, direct's,
+        {name: peer's}."""
         peers = peers or {}
         size = self.size("mid.bin")
         start = int(size * 0.9)
@@ -263,7 +264,7 @@ class Bench:
         sp = {"ttfb": [], "mib": [], "add": []}
         di = {"ttfb": [], "mib": []}
         pe = {name: {"ttfb": [], "mib": []} for name in peers}
-        for rep in self.reps():
+        for rep in (r for r in self.reps() for _ in range(per_rep)):
             stream, item_id, add_s = self.spool.add(url)
             ttfb, t_mib = first_bytes(stream, start, want)
             self.spool.rm(item_id)
@@ -288,11 +289,14 @@ class Bench:
             peers = {"cold": proxy.url("cold/slow", "mid.bin"),
                      "warm": proxy.url("warm/slow", "mid.bin")}
             first_bytes(peers["warm"], 0)  # opens the connection it keeps alive
-            sp, di, pe = self.seeks(self.nginx.url("slow", "mid.bin"), "4", peers)
+            # Loopback times are a millisecond or two and their spread is wide
+            # (a thread waiting for a core costs as much): 5 seeks per repetition.
+            sp, di, pe = self.seeks(self.nginx.url("slow", "mid.bin"), "4", peers, per_rep=5)
         finally:
             proxy.stop()
         self.notes.append(
-            f"(4) timed from the request (after `spool add` returned; the add itself took a "
+            f"(4) {len(sp['ttfb'])} seeks ({self.p['reps']} repetitions of 5), each timed from the "
+            "request, sent as soon as `spool add` returned (the add itself took a "
             f"median {median(sp['add']) * 1e3:.0f} ms, an origin round trip). 'nginx as a "
             "reverse proxy': a second nginx (1 worker, `proxy_pass`, default buffering) in front "
             "of the origin, the same request through it; it has no cache and downloads nothing "
@@ -372,6 +376,19 @@ class Bench:
             self.rows.append(report.row(
                 "5", f"replay from cache vs the file on local disk: {tool}", "s",
                 median(r["replay"]), median(r["local"]), "local file", None, None))
+        # What ffprobe costs before it reads a byte: the floor under every ffprobe row.
+        startup = [timed(["ffprobe", "-v", "error", "-version"])[0]
+                   for _ in range(3 * len(res["ffprobe"]["direct"]))]
+        replay, direct = median(res["ffprobe"]["replay"]), median(res["ffprobe"]["direct"])
+        self.rows.append(report.row(
+            "5", "replay from cache: ffprobe, vs ffprobe's start-up alone (`ffprobe -version`)",
+            "s", replay, median(startup), "ffprobe -version", None, None,
+            samples={"startup": startup}))
+        self.notes.append(
+            f"(5) ffprobe's start-up alone (`ffprobe -version`, its libraries loaded, no input) "
+            f"took {median(startup):.3f} s, {median(startup) / direct:.2f}x the whole direct "
+            f"ffprobe: a replay at 0.3x ({0.3 * direct:.3f} s) would have to finish before "
+            "ffprobe itself has started.")
         self.notes.append(
             f"(5) film.mp4: {self.p['mp4_seconds']} s, {self.p['mp4_size']}, "
             f"{self.mp4_size / MIB:.1f} MiB ({self.p['mp4_bitrate']}bit/s video), moov atom at "

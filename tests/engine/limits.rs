@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::support::origin::{Faults, LogEntry, Origin};
 use crate::util::{assert_bytes, content, get_exact, path_of, request, until, Conn, TestEngine, MIB};
-use spool_engine::{ItemState, RangeSet};
+use spool_engine::{ItemState, ItemView, RangeSet};
 
 // The global limit paces every fetch of every item together: 2 MiB at
 // 1 MiB/s cannot finish in much under 2 s (lower bound: the limit is the
@@ -102,6 +102,36 @@ async fn segments_over_several_connections_survive_a_reset() {
     assert_bytes(&body, &bytes, "the segmented file is byte-exact");
 }
 
+/// An item of 32 MiB just added from an origin that sends 512 KiB/s per
+/// connection, downloaded over `connections`.
+async fn slow_download(connections: usize, seed: u64) -> (TestEngine, Origin, Vec<u8>, ItemView) {
+    let engine = TestEngine::with(|c| c.connections_per_item = connections).await;
+    let bytes = content(32 * MIB, seed);
+    let origin = Origin::start(
+        bytes.clone(),
+        Faults {
+            rate: Some(512 * 1024),
+            etag: Some("\"slow\"".into()),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let item = engine.add(&origin.url()).await;
+    (engine, origin, bytes, item)
+}
+
+/// A player's seek: `Range: bytes=seek-`, of which it reads `len` bytes.
+async fn read_at_seek(engine: &TestEngine, stream_url: &str, bytes: &[u8], seek: usize, len: usize) {
+    let mut conn = Conn::open(engine.port()).await;
+    let range = format!("bytes={seek}-");
+    let head = [("Range", range.as_str()), ("Connection", "close")];
+    conn.send(&request("GET", &path_of(stream_url), engine.port(), &head))
+        .await;
+    assert_eq!(conn.head().await.status, 206);
+    let got = conn.take(len, "the first bytes at the seek").await;
+    assert_bytes(&got, &bytes[seek..seek + len], "the bytes at the seek");
+}
+
 /// Bytes of `set` inside `[start, end)`.
 fn bytes_within(set: &RangeSet, start: u64, end: u64) -> u64 {
     set.iter()
@@ -116,19 +146,7 @@ fn bytes_within(set: &RangeSet, start: u64, end: u64) -> u64 {
 // standing by, each writes at most what was already in flight.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn background_fetches_stand_by_while_a_player_reads_at_a_seek() {
-    let engine = TestEngine::with(|c| c.connections_per_item = 4).await;
-    let len = 32 * MIB;
-    let bytes = content(len, 26);
-    let origin = Origin::start(
-        bytes.clone(),
-        Faults {
-            rate: Some(512 * 1024),
-            etag: Some("\"rf\"".into()),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let item = engine.add(&origin.url()).await;
+    let (engine, origin, bytes, item) = slow_download(4, 26).await;
     let seek = 29 * MIB;
     let window = (seek as u64, (seek + 2 * MIB) as u64);
     engine
@@ -143,14 +161,7 @@ async fn background_fetches_stand_by_while_a_player_reads_at_a_seek() {
         "the seek starts in a gap"
     );
 
-    let mut conn = Conn::open(engine.port()).await;
-    let range = format!("bytes={seek}-");
-    let head = [("Range", range.as_str()), ("Connection", "close")];
-    conn.send(&request("GET", &path_of(&item.stream_url), engine.port(), &head))
-        .await;
-    assert_eq!(conn.head().await.status, 206);
-    let got = conn.take(MIB, "the first MiB at the seek").await;
-    assert_bytes(&got, &bytes[seek..seek + MIB], "the bytes at the seek");
+    read_at_seek(&engine, &item.stream_url, &bytes, seek, MIB).await;
     let after = engine.engine.present(&item.id).expect("item");
 
     let at_seek = bytes_within(&after, window.0, window.1);
@@ -171,19 +182,7 @@ async fn background_fetches_stand_by_while_a_player_reads_at_a_seek() {
 // be a new number at the origin), and another HEAD warms the next one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_seek_asks_on_the_connection_kept_warm_for_it() {
-    let engine = TestEngine::with(|c| c.connections_per_item = 2).await;
-    let len = 32 * MIB;
-    let bytes = content(len, 27);
-    let origin = Origin::start(
-        bytes.clone(),
-        Faults {
-            rate: Some(512 * 1024),
-            etag: Some("\"warm\"".into()),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let item = engine.add(&origin.url()).await;
+    let (engine, origin, bytes, item) = slow_download(2, 27).await;
     // A second of downloading: the HEAD's loopback round trip is long over.
     engine
         .wait_item(&item.id, "background fetches to write", |v| {
@@ -210,14 +209,7 @@ async fn a_seek_asks_on_the_connection_kept_warm_for_it() {
     );
 
     let seek = 29 * MIB;
-    let mut conn = Conn::open(engine.port()).await;
-    let range = format!("bytes={seek}-");
-    let head = [("Range", range.as_str()), ("Connection", "close")];
-    conn.send(&request("GET", &path_of(&item.stream_url), engine.port(), &head))
-        .await;
-    assert_eq!(conn.head().await.status, 206);
-    let got = conn.take(MIB / 4, "the first bytes at the seek").await;
-    assert_bytes(&got, &bytes[seek..seek + MIB / 4], "the bytes at the seek");
+    read_at_seek(&engine, &item.stream_url, &bytes, seek, MIB / 4).await;
 
     let log = origin.log();
     let asked = log
