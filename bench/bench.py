@@ -35,6 +35,10 @@ QUICK = dict(big=16 * MIB, mid=8 * MIB, small=4 * MIB, tiny=4 * MIB,
              download_timeout=120, rtt=0.04)
 
 
+# Loopback seeks take a millisecond or two and their spread is wide (a thread
+# that waits for a core costs as much): (4) takes several per repetition.
+SEEKS_PER_REP = 5
+
 PLAY_TOOLS = {
     "ffprobe": ["ffprobe", "-v", "error", "-show_entries", "format=duration",
                 "-of", "default=nw=1:nk=1"],
@@ -254,9 +258,10 @@ class Bench:
     def seeks(self, url, label, peers=None, per_rep=1):
         """`per_rep` times per repetition: `spool add` of `url` (the mid file),
         an open range at 90 % through Spool at once, then the same range from
-        `url` directly, then from each of `peers` ({name: url}, other paths to
-        the same file). Returns the samples in seconds: Spool's, direct's,
-        {name: peer's}."""
+        `url` directly and from each of `peers` ({name: (url, prime)}: other
+        paths to the same file, and what to run right before each request
+        through it, or None), in an order that rotates. Returns the samples in
+        seconds: Spool's, direct's, {name: peer's}."""
         peers = peers or {}
         size = self.size("mid.bin")
         start = int(size * 0.9)
@@ -264,15 +269,19 @@ class Bench:
         sp = {"ttfb": [], "mib": [], "add": []}
         di = {"ttfb": [], "mib": []}
         pe = {name: {"ttfb": [], "mib": []} for name in peers}
-        for rep in (r for r in self.reps() for _ in range(per_rep)):
+        others = [(di, url, None)] + [(pe[n], u, prime) for n, (u, prime) in peers.items()]
+        runs = [(rep, k) for rep in self.reps() for k in range(per_rep)]
+        for i, (rep, k) in enumerate(runs):
             stream, item_id, add_s = self.spool.add(url)
             ttfb, t_mib = first_bytes(stream, start, want)
             self.spool.rm(item_id)
             sp["ttfb"].append(ttfb), sp["mib"].append(t_mib), sp["add"].append(add_s)
-            for samples, peer_url in [(di, url)] + [(pe[n], u) for n, u in peers.items()]:
+            for samples, peer_url, prime in others[i % len(others):] + others[:i % len(others)]:
+                if prime:
+                    prime()
                 ttfb, t_mib = first_bytes(peer_url, start, want)
                 samples["ttfb"].append(ttfb), samples["mib"].append(t_mib)
-            log(f"{label} rep {rep}: spool ttfb {sp['ttfb'][-1] * 1e3:.1f} ms, 1 MiB "
+            log(f"{label} rep {rep} seek {k}: spool ttfb {sp['ttfb'][-1] * 1e3:.1f} ms, 1 MiB "
                 f"{sp['mib'][-1] * 1e3:.1f} ms (add took {add_s * 1e3:.0f} ms); direct ttfb "
                 f"{di['ttfb'][-1] * 1e3:.1f} ms, 1 MiB {di['mib'][-1] * 1e3:.1f} ms" + "".join(
                     f"; {n} {s['ttfb'][-1] * 1e3:.1f} / {s['mib'][-1] * 1e3:.1f} ms"
@@ -286,16 +295,16 @@ class Bench:
         on a new origin connection and on a kept-alive one."""
         proxy = NginxProxy(self.work, self.nginx).start()
         try:
-            peers = {"cold": proxy.url("cold/slow", "mid.bin"),
-                     "warm": proxy.url("warm/slow", "mid.bin")}
-            first_bytes(peers["warm"], 0)  # opens the connection it keeps alive
-            # Loopback times are a millisecond or two and their spread is wide
-            # (a thread waiting for a core costs as much): 5 seeks per repetition.
-            sp, di, pe = self.seeks(self.nginx.url("slow", "mid.bin"), "4", peers, per_rep=5)
+            peers = {"cold": (proxy.url("cold/slow", "mid.bin"), None),
+                     "warm": (proxy.url("warm/slow", "mid.bin"),
+                              lambda: proxy.prime("slow", "mid.bin"))}
+            sp, di, pe = self.seeks(self.nginx.url("slow", "mid.bin"), "4", peers,
+                                    per_rep=SEEKS_PER_REP)
         finally:
             proxy.stop()
         self.notes.append(
-            f"(4) {len(sp['ttfb'])} seeks ({self.p['reps']} repetitions of 5), each timed from the "
+            f"(4) {len(sp['ttfb'])} seeks ({self.p['reps']} repetitions of {SEEKS_PER_REP}), each "
+            "timed from the "
             "request, sent as soon as `spool add` returned (the add itself took a "
             f"median {median(sp['add']) * 1e3:.0f} ms, an origin round trip). 'nginx as a "
             "reverse proxy': a second nginx (1 worker, `proxy_pass`, default buffering) in front "
@@ -303,7 +312,9 @@ class Bench:
             "else; its own ratio to the origin direct shows what one extra loopback hop costs "
             f"a well-known proxy: {ratios(pe['cold'], di)} on a new origin connection "
             f"(one per request, as a seek that finds none idle), {ratios(pe['warm'], di)} on a "
-            "kept-alive one (`keepalive` upstream), first byte / first MiB.")
+            "kept-alive one (`keepalive` upstream, left idle by a one-byte request through it "
+            "just before, as Spool's HEAD leaves one for its next seek), first byte / first MiB. "
+            "Spool, the origin direct and the two proxy paths are timed in a rotating order.")
         samples = {"spool": sp, "direct": di}
         for k, what in (("ttfb", "time to first byte"), ("mib", "time to first MiB")):
             self.rows.append(report.row("4", f"uncached seek to 90 %: {what}", "ms",
@@ -376,19 +387,20 @@ class Bench:
             self.rows.append(report.row(
                 "5", f"replay from cache vs the file on local disk: {tool}", "s",
                 median(r["replay"]), median(r["local"]), "local file", None, None))
-        # What ffprobe costs before it reads a byte: the floor under every ffprobe row.
-        startup = [timed(["ffprobe", "-v", "error", "-version"])[0]
-                   for _ in range(3 * len(res["ffprobe"]["direct"]))]
-        replay, direct = median(res["ffprobe"]["replay"]), median(res["ffprobe"]["direct"])
-        self.rows.append(report.row(
-            "5", "replay from cache: ffprobe, vs ffprobe's start-up alone (`ffprobe -version`)",
-            "s", replay, median(startup), "ffprobe -version", None, None,
-            samples={"startup": startup}))
+        # What ffprobe costs before it reads a byte, the floor under every
+        # ffprobe row: its start-up alone, alternating with ffprobe of the
+        # local file so that both see the same machine.
+        local = os.path.join(self.files, "film.mp4")
+        startup, probe = [], []
+        for _ in range(3 * len(res["ffprobe"]["direct"])):
+            startup.append(timed(["ffprobe", "-v", "error", "-version"])[0])
+            probe.append(play("ffprobe", local))
+        direct = median(res["ffprobe"]["direct"])
         self.notes.append(
-            f"(5) ffprobe's start-up alone (`ffprobe -version`, its libraries loaded, no input) "
-            f"took {median(startup):.3f} s, {median(startup) / direct:.2f}x the whole direct "
-            f"ffprobe: a replay at 0.3x ({0.3 * direct:.3f} s) would have to finish before "
-            "ffprobe itself has started.")
+            f"(5) ffprobe's start-up alone (`ffprobe -version`: its libraries loaded, no input) "
+            f"took {median(startup):.3f} s, against {median(probe):.3f} s for ffprobe of the "
+            f"local file ({len(startup)} of each, alternating): a replay at 0.3x of the direct "
+            f"ffprobe ({0.3 * direct:.3f} s) would have to end before ffprobe has started.")
         self.notes.append(
             f"(5) film.mp4: {self.p['mp4_seconds']} s, {self.p['mp4_size']}, "
             f"{self.mp4_size / MIB:.1f} MiB ({self.p['mp4_bitrate']}bit/s video), moov atom at "

@@ -185,8 +185,12 @@ http {{
             except TimeoutError:
                 pass
             if self.proc.poll() is None and port_open(self.port):
-                wait_until(lambda: len(children(self.proc.pid)) >= self.workers, 10,
-                           what="nginx workers")
+                try:
+                    wait_until(lambda: len(children(self.proc.pid)) >= self.workers, 10,
+                               what="nginx workers")
+                except TimeoutError:
+                    stop_process(self.proc)
+                    raise
                 return self
             stop_process(self.proc)
         raise RuntimeError("nginx did not start: " + self.proc.stderr.read().decode()[-500:])
@@ -202,15 +206,25 @@ http {{
 
 
 class NginxProxy(Nginx):
-    """A second nginx, one worker like Spool's proxy, as a streaming reverse
-    proxy in front of `origin` (an Nginx): the cost of one extra loopback hop
-    for a well-known proxy. `/cold/L/` opens a new origin connection per
-    request (as a seek does when every connection is busy), `/warm/L/` reuses
-    kept-alive ones; L is the origin's location."""
+    """A second nginx, one worker like Spool's proxy, as a reverse proxy
+    (default buffering) in front of `origin` (an Nginx): the cost of one extra
+    loopback hop for a well-known proxy. `/cold/L/` opens a new origin
+    connection per request (as a seek does when every connection is busy);
+    `/warm/L/` keeps idle ones, but only a response read to its end leaves
+    one (see `prime`); L is the origin's location."""
 
     def __init__(self, workdir, origin):
-        super().__init__(os.path.join(workdir, "proxy"), origin.files_dir, 0, 0, workers=1)
+        super().__init__(os.path.join(workdir, "proxy"), origin.files_dir, None, None, workers=1)
         self.origin = origin
+
+    def prime(self, location, name):
+        """A one-byte request through `/warm/location/` read to its end: its
+        origin connection stays idle in the pool for the next request, as
+        Spool's HEAD keeps one for the next seek."""
+        req = urllib.request.Request(self.url(f"warm/{location}", name),
+                                     headers={"Range": "bytes=0-0"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            r.read()
 
     def upstreams(self):
         return f"    upstream origin {{ server 127.0.0.1:{self.origin.port}; keepalive 4; }}"

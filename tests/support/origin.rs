@@ -107,7 +107,7 @@ pub struct Faults {
     pub fail_first: usize,
     /// Status for `fail_first` / `fail_always`; default 503.
     pub fail_status: Option<u16>,
-    /// Every request to the file path gets `fail_status`.
+    /// Every request to the file path, GET or HEAD, gets `fail_status`.
     pub fail_always: bool,
     /// `Retry-After: N` on `fail_first` / `fail_always` responses.
     pub retry_after: Option<u64>,

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     /// kept warm for the next seek stays free for it (see
     /// `download::warm_for_seeks`).
     pub seek_client: reqwest::Client,
+    /// Origins a warm-up for seeks is under way for: one at a time each.
+    pub warming: download::WarmingSet,
     /// Where supervisors and fetches run (see `download::DownloadThread`).
     pub downloads: DownloadThread,
     /// Cancelled once, at shutdown; every task selects on it.
@@ -131,8 +133,9 @@ impl Engine {
             .local_addr()
             .map_err(|e| Error::io("cannot read the listening address", e))?
             .port();
-        let client = http_client()?;
-        let seek_client = http_client()?;
+        let client = http_client(usize::MAX)?;
+        // One idle connection per origin is all a seek needs.
+        let seek_client = http_client(1)?;
         let shared = Arc::new(Shared {
             limits: std::sync::RwLock::new(config.limits()),
             rate: RateLimiter::new(config.rate_limit),
@@ -142,6 +145,7 @@ impl Engine {
             events: broadcast::channel(1024).0,
             client,
             seek_client,
+            warming: Default::default(),
             downloads: DownloadThread::start()?,
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -224,13 +228,14 @@ impl Engine {
                 range: Some((0, None)),
                 if_range: None,
                 timeout,
+                resend_if_stale: false,
             };
             origin::send(&client, request).await
         });
         // Meanwhile, a connection for the player's first seek (a moov atom
         // at the end, a jump forward), ready when `add` returns; not needed
         // if nothing is added.
-        let warm = AbortOnDropHandle::new(download::warm_for_seeks(shared, &url, &headers));
+        let warm = download::warm_for_seeks(shared, &url, &headers).map(AbortOnDropHandle::new);
         let Ok(probe) = probe.await else {
             return Err(Error::ShuttingDown);
         };
@@ -300,7 +305,9 @@ impl Engine {
             download::book_fault(&mut item.lock(), &fault);
         }
         shared.items().insert(item.id().to_string(), item.clone());
-        warm.detach();
+        if let Some(warm) = warm {
+            warm.detach();
+        }
         let view = shared.view(&item);
         shared.emit(Event::Added { item: view.clone() });
         // Make room (or hold the item) before its first byte lands.
@@ -410,8 +417,9 @@ impl Engine {
     }
 }
 
-fn http_client() -> Result<reqwest::Client> {
+fn http_client(max_idle_per_origin: usize) -> Result<reqwest::Client> {
     reqwest::Client::builder()
+        .pool_max_idle_per_host(max_idle_per_origin)
         .redirect(reqwest::redirect::Policy::limited(10))
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("spool/", env!("CARGO_PKG_VERSION")))

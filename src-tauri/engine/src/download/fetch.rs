@@ -48,6 +48,8 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
                 range,
                 if_range,
                 timeout: shared.config.origin_timeout,
+                // A seek asks on the connection kept idle for it.
+                resend_if_stale: slot.seek,
             };
             let client = if slot.seek {
                 &shared.seek_client
@@ -55,18 +57,7 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
                 &shared.client
             };
             match origin::send(client, request).await {
-                Ok(response) => {
-                    if slot.seek {
-                        // This seek took the warm connection: warm the next one.
-                        // Dropping the handle lets the warm-up run on.
-                        drop(super::warm_for_seeks(
-                            shared,
-                            &item.source.source_url,
-                            &item.source.headers,
-                        ));
-                    }
-                    response
-                }
+                Ok(response) => response,
                 Err(e) => return Outcome::Fault(e),
             }
         }
@@ -110,6 +101,16 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
             }
         }
     };
+    // This seek took the warm connection: warm the next one (HTTP/2 has
+    // no need: its requests share one connection).
+    if slot.seek && response.version() <= reqwest::Version::HTTP_11 {
+        // Dropping the handle lets the warm-up run on.
+        drop(super::warm_for_seeks(
+            shared,
+            &item.source.source_url,
+            &item.source.headers,
+        ));
+    }
     let whole = matches!(answer.body, Body::Full { .. });
     let outcome = stream_body(shared, item, slot.id, generation, &file, response, body_start).await;
     match outcome {

@@ -60,19 +60,58 @@ pub(crate) fn spawn_supervisor(shared: &Arc<Shared>, item: Arc<Item>, first: Opt
 /// each time a seek takes that connection. Costs the origin a `HEAD`; a
 /// server closes the idle connection after its keep-alive timeout, and the
 /// seek after that connects anew.
+///
+/// `None` when no warm-up starts: one to the same origin is under way (a
+/// player scrubbing must not send a HEAD per seek), or the user allows one
+/// connection per item (`--connections 1`: no extra one).
 pub(crate) fn warm_for_seeks(
     shared: &Shared,
     url: &str,
     headers: &[(String, String)],
-) -> tokio::task::JoinHandle<()> {
+) -> Option<tokio::task::JoinHandle<()>> {
+    if shared.limits().connections_per_item <= 1 {
+        return None;
+    }
+    let origin = reqwest::Url::parse(url).ok()?.origin().ascii_serialization();
+    let warming = Warming::start(shared.warming.clone(), origin)?;
     let (client, cancel) = (shared.seek_client.clone(), shared.cancel.clone());
     let (url, headers, timeout) = (url.to_string(), headers.to_vec(), shared.config.origin_timeout);
-    shared.downloads.spawn(&shared.tasks, async move {
+    Some(shared.downloads.spawn(&shared.tasks, async move {
+        let _warming = warming;
         tokio::select! {
             () = origin::warm(&client, &url, &headers, timeout) => {}
             () = cancel.cancelled() => {}
         }
-    })
+    }))
+}
+
+/// Origins a warm-up is under way for (`Shared::warming`).
+pub(crate) type WarmingSet = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
+
+/// One origin's place in the [`WarmingSet`], given back when the warm-up
+/// ends, however it ends (done, failed, aborted).
+struct Warming {
+    set: WarmingSet,
+    origin: String,
+}
+
+impl Warming {
+    fn start(set: WarmingSet, origin: String) -> Option<Warming> {
+        let fresh = set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(origin.clone());
+        fresh.then_some(Warming { set, origin })
+    }
+}
+
+impl Drop for Warming {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.origin);
+    }
 }
 
 /// What the supervisor does next.
@@ -329,6 +368,17 @@ fn backoff(failures: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_warm_up_at_a_time_per_origin() {
+        let set = WarmingSet::default();
+        let a = Warming::start(set.clone(), "http://a:1".into()).expect("the first starts");
+        assert!(Warming::start(set.clone(), "http://a:1".into()).is_none(), "a second waits");
+        let b = Warming::start(set.clone(), "http://b:1".into());
+        assert!(b.is_some(), "another origin has its own");
+        drop(a);
+        assert!(Warming::start(set, "http://a:1".into()).is_some(), "free again once it ended");
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -46,6 +46,10 @@ pub(crate) struct Request<'a> {
     pub if_range: Option<&'a str>,
     /// Bound on the wait for the response headers.
     pub timeout: Duration,
+    /// Send again at once if the request failed before any answer: on a
+    /// connection kept idle, the server may close it (its keep-alive timeout)
+    /// just as the request goes out, and hyper cannot resend what it wrote.
+    pub resend_if_stale: bool,
 }
 
 /// What an answer says about the bytes in its body.
@@ -85,8 +89,18 @@ pub(crate) async fn send(client: &reqwest::Client, req: Request<'_>) -> Result<R
     if let Some(validator) = req.if_range {
         builder = builder.header(header::IF_RANGE, validator);
     }
-    let response = tokio::time::timeout(req.timeout, builder.send())
-        .await
+    let again = builder.try_clone().filter(|_| req.resend_if_stale);
+    let mut sent = tokio::time::timeout(req.timeout, builder.send()).await;
+    if let (Some(again), Ok(Err(e))) = (again, &sent) {
+        if !e.is_timeout() && !e.is_redirect() {
+            tracing::debug!(
+                "origin request failed before an answer ({}); sending it again",
+                error_chain(e)
+            );
+            sent = tokio::time::timeout(req.timeout, again.send()).await;
+        }
+    }
+    let response = sent
         .map_err(|_| {
             FetchError::transient(format!(
                 "origin did not answer within {} s",

@@ -39,8 +39,8 @@ pub enum Action {
     /// Start a fetch of this span.
     Start(ByteRange),
     /// Start a fetch of this span for a reader waiting where no fetch
-    /// reaches soon (a seek): it takes the origin connection kept warm for
-    /// seeks.
+    /// reaches soon: a seek, or the resumption of a reader's fetch that
+    /// broke. It takes the origin connection kept warm for seeks.
     Seek(ByteRange),
     /// Make a running fetch stop at `end` (another fetch takes the rest).
     Shrink { id: u64, end: u64 },
@@ -89,10 +89,9 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
         let mut end = gap.end;
         for f in fetches.iter_mut() {
             if f.pos <= d && d < f.end {
-                // The running fetch is too far behind: it stops where this one starts.
+                // That fetch is too far behind: it stops where this one starts.
                 end = end.min(f.end);
-                f.end = d;
-                actions.push(Action::Shrink { id: f.id, end: d });
+                shorten(&mut actions, f, d);
             } else if f.pos > d {
                 end = end.min(f.pos);
             }
@@ -136,20 +135,7 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
         }
         let mid = largest.pos + remaining / 2;
         let end = largest.end;
-        largest.end = mid;
-        if largest.id != 0 {
-            actions.push(Action::Shrink {
-                id: largest.id,
-                end: mid,
-            });
-        } else if let Some(Action::Start(r) | Action::Seek(r)) = actions
-            .iter_mut()
-            .rev()
-            .find(|a| matches!(a, Action::Start(r) | Action::Seek(r) if r.end == end))
-        {
-            // A fetch planned in this same call: just start it shorter.
-            r.end = mid;
-        }
+        shorten(&mut actions, largest, mid);
         actions.push(Action::Start(ByteRange::new(mid, end)));
         fetches.push(Fetch {
             id: 0,
@@ -159,6 +145,20 @@ pub fn plan(input: &Inputs) -> Vec<Action> {
         });
     }
     actions
+}
+
+/// Makes `fetch` stop at `end`: a running one is told to shrink; one planned
+/// earlier in this call (id 0) just starts shorter.
+fn shorten(actions: &mut Vec<Action>, fetch: &mut Fetch, end: u64) {
+    if fetch.id != 0 {
+        actions.push(Action::Shrink { id: fetch.id, end });
+    } else if let Some(Action::Start(r) | Action::Seek(r)) = actions
+        .iter_mut()
+        .find(|a| matches!(a, Action::Start(r) | Action::Seek(r) if r.start == fetch.pos))
+    {
+        r.end = end;
+    }
+    fetch.end = end;
 }
 
 /// Readers first: whether fetch `me` should leave its response unread for
@@ -350,6 +350,20 @@ mod tests {
                 seek(40 * MIB, 70 * MIB),
                 start(0, 40 * MIB),
                 start(70 * MIB, 100 * MIB)
+            ]
+        );
+    }
+
+    #[test]
+    fn two_readers_in_one_gap_get_fetches_that_do_not_overlap() {
+        let present = RangeSet::new();
+        assert_eq!(
+            plan(&inputs(&present, &[], &[10 * MIB, 50 * MIB], 4)),
+            vec![
+                seek(10 * MIB, 50 * MIB),
+                seek(50 * MIB, 75 * MIB),
+                start(0, 10 * MIB),
+                start(75 * MIB, 100 * MIB)
             ]
         );
     }
