@@ -373,11 +373,17 @@ mod tests {
     fn one_warm_up_at_a_time_per_origin() {
         let set = WarmingSet::default();
         let a = Warming::start(set.clone(), "http://a:1".into()).expect("the first starts");
-        assert!(Warming::start(set.clone(), "http://a:1".into()).is_none(), "a second waits");
+        assert!(
+            Warming::start(set.clone(), "http://a:1".into()).is_none(),
+            "a second waits"
+        );
         let b = Warming::start(set.clone(), "http://b:1".into());
         assert!(b.is_some(), "another origin has its own");
         drop(a);
-        assert!(Warming::start(set, "http://a:1".into()).is_some(), "free again once it ended");
+        assert!(
+            Warming::start(set, "http://a:1".into()).is_some(),
+            "free again once it ended"
+        );
     }
 
     #[test]
