@@ -294,6 +294,66 @@ pub(crate) fn if_range_validator<'a>(
 mod tests {
     use super::*;
 
+    /// A server whose first connection reads one request and closes without
+    /// answering (a keep-alive timeout firing as the request arrives); later
+    /// connections answer `204`. Returns its URL and a count of requests.
+    async fn closes_its_first_connection() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/f", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        tokio::spawn(async move {
+            for first in [true, false, false] {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                if !first {
+                    let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\n\r\n").await;
+                }
+                // Dropped: closed, answered or not.
+            }
+        });
+        (url, requests)
+    }
+
+    fn request(url: &str, resend_if_stale: bool) -> Request<'_> {
+        Request {
+            url,
+            headers: &[],
+            range: None,
+            if_range: None,
+            timeout: Duration::from_secs(10),
+            resend_if_stale,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_met_a_closing_connection_is_sent_again_once() {
+        let client = reqwest::Client::new();
+        let (url, requests) = closes_its_first_connection().await;
+        let answer = send(&client, request(&url, true))
+            .await
+            .expect("the resend is answered");
+        assert_eq!(answer.status(), 204);
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+
+        // Without it, the closed connection is the request's fault.
+        let (url, requests) = closes_its_first_connection().await;
+        assert!(send(&client, request(&url, false)).await.is_err());
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
     #[test]
     fn content_range_values() {
         let table = [
