@@ -89,7 +89,7 @@ pub(crate) async fn send(client: &reqwest::Client, req: Request<'_>) -> Result<R
     if let Some(validator) = req.if_range {
         builder = builder.header(header::IF_RANGE, validator);
     }
-    let again = builder.try_clone().filter(|_| req.resend_if_stale);
+    let again = req.resend_if_stale.then(|| builder.try_clone()).flatten();
     let mut sent = tokio::time::timeout(req.timeout, builder.send()).await;
     if let (Some(again), Ok(Err(e))) = (again, &sent) {
         if !e.is_timeout() && !e.is_redirect() {
