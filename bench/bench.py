@@ -304,8 +304,7 @@ class Bench:
             proxy.stop()
         self.notes.append(
             f"(4) {len(sp['ttfb'])} seeks ({self.p['reps']} repetitions of {SEEKS_PER_REP}), each "
-            "timed from the "
-            "request, sent as soon as `spool add` returned (the add itself took a "
+            "timed from the request, sent as soon as `spool add` returned (the add itself took a "
             f"median {median(sp['add']) * 1e3:.0f} ms, an origin round trip). 'nginx as a "
             "reverse proxy': a second nginx (1 worker, `proxy_pass`, default buffering) in front "
             "of the origin, the same request through it; it has no cache and downloads nothing "
@@ -367,10 +366,10 @@ class Bench:
         film's bitrate (/media/): ffprobe until the duration is known, and mpv
         for 3 s; through Spool uncached, from Spool's cache (replay), and
         direct from the origin."""
+        local = os.path.join(self.files, "film.mp4")
         # ffprobe takes ~0.1 s, mostly its own start-up: 3 runs (median) per repetition.
         res = self.play_runs(self.nginx.url("media", "film.mp4"), PLAY_TOOLS,
-                             {"ffprobe": 3}, local=os.path.join(self.files, "film.mp4"),
-                             label="5")
+                             {"ffprobe": 3}, local=local, label="5")
         for tool, r in res.items():
             target = None if tool == "mpv --untimed" else 1.2
             self.rows.append(report.row(
@@ -390,7 +389,6 @@ class Bench:
         # What ffprobe costs before it reads a byte, the floor under every
         # ffprobe row: its start-up alone, alternating with ffprobe of the
         # local file so that both see the same machine.
-        local = os.path.join(self.files, "film.mp4")
         startup, probe = [], []
         for _ in range(3 * len(res["ffprobe"]["direct"])):
             startup.append(timed(["ffprobe", "-v", "error", "-version"])[0])

@@ -270,10 +270,9 @@ impl Forwarder {
         }
     }
 
-    /// Events missed (a lagging receiver): the UI and menu re-read everything.
-    /// Events were missed: start over from the engine's `items`, as the
-    /// window does (an item removed meanwhile is forgotten; one that changed
-    /// state meanwhile does not notify late).
+    /// Events were missed (a lagging receiver): start over from the engine's
+    /// `items`, as the window and menu do (an item removed meanwhile is
+    /// forgotten; one that changed state meanwhile does not notify late).
     pub fn lagged(&mut self, items: &[ItemView]) -> Vec<Out> {
         self.states.clear();
         self.know(items);

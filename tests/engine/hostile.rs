@@ -112,9 +112,10 @@ fn restarts(events: &mut Receiver<Event>, id: &str) -> usize {
 }
 
 /// A download held up mid-way: an origin serving `data` with `faults` whose
-/// responses hang after 256 KiB, an engine (`tweak`ed) watched from before
-/// the add, a player's GET open (200, the whole length), and the engine
-/// holding those 256 KiB. What the origin does next is the test's.
+/// responses hang after 256 KiB, an engine (`origin_timeout` 1 s, then
+/// `tweak`ed) watched from before the add, a player's GET open (200, the
+/// whole length), and the engine holding those 256 KiB. What the origin does
+/// next is the test's.
 struct Stalled {
     origin: Origin,
     t: TestEngine,
@@ -135,7 +136,11 @@ async fn stalled_download(data: &[u8], faults: Faults, tweak: impl FnOnce(&mut C
         },
     )
     .await;
-    let t = TestEngine::with(tweak).await;
+    let t = TestEngine::with(|c| {
+        c.origin_timeout = Duration::from_secs(1);
+        tweak(c);
+    })
+    .await;
     let events = t.engine.subscribe();
     let item = t.add(&origin.url()).await;
     let path = path_of(&item.stream_url);
@@ -192,7 +197,7 @@ async fn changed_file_in_a_200(validator: Validator) {
             last_modified: with_lm,
             ..Faults::default()
         },
-        |c| c.origin_timeout = Duration::from_secs(1),
+        |_| {},
     )
     .await;
     origin.replace_content(new.clone(), etag(ETAG_V2));
@@ -267,7 +272,7 @@ async fn origin_that_stops_honouring_ranges_keeps_the_bytes() {
             etag: Some(ETAG_V1.into()),
             ..Faults::default()
         },
-        |c| c.origin_timeout = Duration::from_secs(1),
+        |_| {},
     )
     .await;
     // Same file, same ETag: only Range is ignored from now on.
@@ -532,10 +537,7 @@ async fn hung_origin_fails_after_the_stall_timeout_and_resume_completes() {
             etag: Some(ETAG_V1.into()),
             ..Faults::default()
         },
-        |c| {
-            c.origin_timeout = Duration::from_secs(1);
-            c.stall_timeout = Duration::from_secs(2);
-        },
+        |c| c.stall_timeout = Duration::from_secs(2),
     )
     .await;
     // From now on every response hangs before its first byte.
@@ -700,10 +702,13 @@ async fn redirect_chains_are_followed() {
     t.wait_complete(&item.id).await;
 
     let log = origin.log();
-    let files: Vec<_> = log.iter().filter(|e| e.path == "/media/film.bin").collect();
-    let gets: Vec<_> = files.iter().filter(|e| e.method == "GET").collect();
+    let gets: Vec<_> = origin
+        .gets()
+        .into_iter()
+        .filter(|e| e.path == "/media/film.bin")
+        .collect();
     assert!(gets.len() >= 2, "log: {log:?}");
-    let resumed = gets[1];
+    let resumed = &gets[1];
     assert!(
         resumed.range_start().is_some_and(|n| n > 0) && resumed.if_range.as_deref() == Some(ETAG_V1),
         "the retry kept Range and If-Range across the redirects: {resumed:?}"
@@ -759,10 +764,7 @@ async fn definitive_status_mid_download(status: u16) {
             etag: Some(ETAG_V1.into()),
             ..Faults::default()
         },
-        |c| {
-            c.origin_timeout = Duration::from_secs(1);
-            c.stall_timeout = Duration::from_secs(120);
-        },
+        |c| c.stall_timeout = Duration::from_secs(120),
     )
     .await;
     origin.set_faults(Faults {

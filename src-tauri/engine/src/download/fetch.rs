@@ -234,6 +234,11 @@ const STANDBY_MAX: Duration = Duration::from_secs(10);
 /// another fetch of the item brings, this one leaves its response unread,
 /// and TCP flow control hands the link to that fetch.
 async fn give_way(shared: &Shared, item: &Item, slot: u64) {
+    // Demands belong to open readers: with none, spare the lock on every
+    // chunk of a download no player watches.
+    if !item.in_use() {
+        return;
+    }
     let must = || super::gives_way(&item.lock(), slot, shared.config.seek_threshold);
     if !must() {
         return;
