@@ -1,4 +1,4 @@
-//! The command line (DESIGN.md, "Public contract"). Exit codes: 0 success,
+//! The command line (docs/CONTRACT.md, "Command line"). Exit codes: 0 success,
 //! 1 runtime error, 2 usage error (clap's own).
 
 use std::io::Write;

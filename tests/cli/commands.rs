@@ -1,4 +1,4 @@
-//! The CLI contract of DESIGN.md, command by command, with the real binary.
+//! The CLI contract (docs/CONTRACT.md), command by command, with the real binary.
 
 use std::collections::BTreeSet;
 use std::process::Command;

@@ -1,4 +1,4 @@
-//! Issue 4's crash test: `kill -9` the real engine mid-download, at several
+//! The crash test: `kill -9` the real engine mid-download, at several
 //! points, and check that it resumes from what it had durably saved, ends
 //! with the origin's exact bytes, and does not download much twice.
 

@@ -1,4 +1,4 @@
-//! The cache's limits (issue 4): the size cap with least-recently-used
+//! The cache's limits: the size cap with least-recently-used
 //! eviction that spares pinned items, items being read and the download
 //! itself, and a full disk that pauses downloads until space returns.
 

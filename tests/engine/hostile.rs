@@ -1,4 +1,4 @@
-//! Hostile and flaky origins (issue 4), one test per fault that `faults.rs`
+//! Hostile and flaky origins, one test per fault that `faults.rs`
 //! does not cover yet: a 200 where a 206 was asked for (changed file or not),
 //! a lying Content-Length (more or fewer bytes than declared, with and
 //! without ranges), a hung origin, `Retry-After`, redirect chains, 4xx during
@@ -874,8 +874,8 @@ async fn backoff_is_bounded_and_fails_with_the_cause() {
 
 // ---------------------------------------------- bytes fetched after resets
 
-/// Why: resets must resume from the held bytes, not start over: the issue
-/// asks for total bytes fetched under 1.3× the file size.
+/// Why: resets must resume from the held bytes, not start over: the bytes
+/// fetched in all must stay under 1.3× the file size.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_refetch_little() {
     let len = 4 * MIB;

@@ -1,4 +1,4 @@
-//! Download settings honoured by the downloader (issue 6): bandwidth limits,
+//! Download settings honoured by the downloader: bandwidth limits,
 //! global and per item, and segmented downloading over several connections.
 
 use std::time::Instant;

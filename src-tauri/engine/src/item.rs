@@ -140,7 +140,7 @@ impl Runtime {
 }
 
 /// Why a reader must stop: the only cases in which a response may be cut
-/// short (DESIGN: failed, removed, or changed at the origin; or shutdown).
+/// short (docs/CONTRACT.md: failed, removed, changed at the origin, or shutdown).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Abort {
     #[error("the item's download failed: {0}")]

@@ -88,7 +88,7 @@ async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Response<ProxyB
     text(StatusCode::NOT_FOUND, "not found")
 }
 
-/// The Host and Origin checks (DESIGN: security of a loopback server).
+/// The Host and Origin checks (docs/CONTRACT.md, "Security of the loopback server").
 fn check_caller<B>(req: &Request<B>, port: u16) -> Result<(), (StatusCode, &'static str)> {
     let allowed = [
         format!("127.0.0.1:{port}"),
