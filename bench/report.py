@@ -98,7 +98,7 @@ def markdown(result, argv):
                "response send one second's worth at once first). Ratio = Spool / peer.\n")
     out.append(f"Spool at commit {m.get('commit', '?')}, release build.\n")
     out.append("Machine: " + f"{m['nproc']} cores ({m['cpu']}), kernel {m['kernel']}, "
-               f"{m['date']}, load average {m['load_before']:.2f} at start; shared with other "
+               f"load average {m['load_before']:.2f} at start; shared with other "
                "work, so absolute numbers are noisy; compare the ratios.\n")
     out.append("```\n" + m["free_h"] + "\n```\n")
     for sec, title in SECTIONS.items():
