@@ -6,6 +6,7 @@ mod support;
 
 mod cache;
 mod conditional;
+mod disk;
 mod faults;
 mod framing;
 mod hostile;

@@ -359,3 +359,41 @@ pub fn assert_bytes(got: &[u8], want: &[u8], what: &str) {
         panic!("{what}: first difference at byte {i}");
     }
 }
+
+/// A tmpfs of `size` mounted on a new directory; unmounted on drop.
+pub struct Tmpfs {
+    pub dir: TempDir,
+}
+
+impl Tmpfs {
+    /// `None` when not root: then the test cannot run here, which fails it
+    /// under CI (`CI` set, where it runs as root) and skips it elsewhere.
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "mounting a tmpfs needs root, and CI must run this test as root"
+            );
+            eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "mount a tmpfs of {size}");
+        Some(Tmpfs { dir })
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}

@@ -1,12 +1,15 @@
 //! The cache's limits: a size cap (least recently used items are evicted
 //! first; pinned items, items being read and items being downloaded are
-//! kept) and a minimum of free disk space (below it downloads pause, and
-//! resume by themselves when space returns).
+//! kept) and a minimum of free disk space: fetches write only the space
+//! granted to them above it (see [`crate::disk`]); this periodic check
+//! admits known-size downloads against it and lets items that waited for
+//! space go on when it returns.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::Limits;
+use crate::disk;
 use crate::engine::Shared;
 use crate::error::{Error, Result};
 use crate::events::{Event, RemoveReason};
@@ -104,6 +107,8 @@ pub(crate) async fn enforce(shared: &Arc<Shared>) {
     }
 
     let free = free.unwrap_or(u64::MAX);
+    let outstanding = shared.space.outstanding();
+    let held_for_space = admission(&items, free.saturating_sub(limits.min_free));
     for item in &items {
         let too_big = {
             let st = item.lock();
@@ -121,22 +126,73 @@ pub(crate) async fn enforce(shared: &Arc<Shared>) {
             fail(shared, item, reason);
             continue;
         }
-        let hold = hold_reason(&mut item.lock(), free, &limits, fits);
+        let space = Space {
+            free,
+            outstanding,
+            admission: held_for_space.iter().find(|(id, _)| id == item.id()).map(|(_, left)| *left),
+        };
+        let hold = hold_reason(&mut item.lock(), &space, &limits, fits);
         set_hold(shared, item, hold);
     }
 }
 
+/// The known-size downloads that must wait for others to finish before
+/// their remaining bytes fit above the reserve (see [`disk::admit`]), each
+/// with the room left for it.
+fn admission(items: &[Arc<Item>], room: u64) -> Vec<(String, u64)> {
+    let claims: Vec<disk::Claim> = items
+        .iter()
+        .filter_map(|item| {
+            let st = item.lock();
+            let size = st.meta.size?;
+            let downloading = st.meta.failure.is_none() && !st.meta.paused && !st.removed;
+            (downloading && !st.size_known_and_complete()).then(|| disk::Claim {
+                id: item.id().to_string(),
+                need: size.saturating_sub(st.written.total()),
+                running: st.hold.is_none(),
+                created: item.source.created,
+            })
+        })
+        .collect();
+    disk::admit(&claims, room)
+}
+
+/// Free space as measured for one check.
+struct Space {
+    free: u64,
+    /// Granted to fetches and not written yet.
+    outstanding: u64,
+    /// Admission holds the item back: the room left for it.
+    admission: Option<u64>,
+}
+
 /// Why an unfinished item must not download now, if it must not.
-fn hold_reason(st: &mut Runtime, free: u64, limits: &Limits, fits: bool) -> Option<String> {
+fn hold_reason(st: &mut Runtime, space: &Space, limits: &Limits, fits: bool) -> Option<String> {
+    let free = space.free;
     if st.disk_full && free >= limits.min_free.saturating_add(DISK_FULL_MARGIN) {
         st.disk_full = false;
     }
+    let need = st.meta.size.map(|size| size.saturating_sub(st.written.total()));
+    if st.space_wait
+        && disk::resumes(
+            free,
+            space.outstanding,
+            limits.min_free,
+            limits.connections_per_item,
+            need,
+        )
+    {
+        st.space_wait = false;
+    }
     if st.disk_full {
         Some(format!("the disk is full ({} free)", format_size(free)))
-    } else if free < limits.min_free {
+    } else if st.space_wait || free < limits.min_free {
+        Some(disk::waiting_reason(free, limits.min_free))
+    } else if let (Some(left), Some(need)) = (space.admission, need) {
         Some(format!(
-            "waiting for disk space: {} free, keeping {}",
-            format_size(free),
+            "waiting for disk space: {} to download, {} free above the {} reserve after other downloads",
+            format_size(need),
+            format_size(left),
             format_size(limits.min_free)
         ))
     } else if !fits && st.meta.size.is_some() {

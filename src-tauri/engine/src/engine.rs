@@ -21,7 +21,7 @@ use crate::item::Item;
 use crate::name;
 use crate::ranges::RangeSet;
 use crate::store::{DirLock, EngineFile, ItemMeta, ItemSource, Store};
-use crate::{cache, proxy, token};
+use crate::{cache, disk, proxy, token};
 
 /// What a client of the engine needs to reach it.
 #[derive(Debug, Clone)]
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     /// The bandwidth limit shared by every fetch.
     pub rate: RateLimiter,
     pub store: Store,
+    /// Free space granted to fetches before they write (see `disk`).
+    pub space: Arc<disk::Space>,
     pub items: Mutex<HashMap<String, Arc<Item>>>,
     pub events: broadcast::Sender<Event>,
     /// Origin requests of downloads.
@@ -140,6 +142,7 @@ impl Engine {
             limits: std::sync::RwLock::new(config.limits()),
             rate: RateLimiter::new(config.rate_limit),
             config,
+            space: disk::Space::new(store.clone()),
             store,
             items: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,

@@ -67,6 +67,9 @@ pub(crate) struct Runtime {
     pub hold: Option<String>,
     /// A write failed with ENOSPC; cleared once space returns.
     pub disk_full: bool,
+    /// A fetch was refused a grant of disk space (see `disk`); cleared
+    /// once there is room again.
+    pub space_wait: bool,
     /// Where each open reader reads or waits, by reader id (until it ends);
     /// it waits there while those bytes are missing.
     pub demands: HashMap<u64, u64>,
@@ -194,6 +197,7 @@ impl Item {
                 written,
                 hold: None,
                 disk_full: false,
+                space_wait: false,
                 demands: HashMap::new(),
                 workers: Vec::new(),
                 next_worker: 0,

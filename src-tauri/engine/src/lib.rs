@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod config;
 pub mod control;
+pub mod disk;
 pub mod download;
 pub mod engine;
 pub mod error;

@@ -155,6 +155,8 @@ async fn stream_body(
 ) -> Outcome {
     let timeout = shared.config.origin_timeout;
     let mut offset = body_start;
+    // Every byte written is granted first: the reserve holds at any speed.
+    let mut grant = shared.space.grant();
     loop {
         give_way(shared, item, slot).await;
         let chunk = match tokio::time::timeout(timeout, response.chunk()).await {
@@ -183,8 +185,15 @@ async fn stream_body(
             shared.rate.take(to - from).await;
             item.rate.take(to - from).await;
             let bytes = &chunk[(from - chunk_start) as usize..(to - chunk_start) as usize];
+            if let Err(no_room) = grant.cover(to - from, end - from, shared.limits().min_free) {
+                return Outcome::NoRoom(no_room);
+            }
             // A page-cache write: quick enough to do in place. Fsync is not.
-            if let Err(e) = file.write_all_at(bytes, from) {
+            let written = file.write_all_at(bytes, from);
+            // Only now: until the bytes are in the file, free space has not
+            // dropped by them, and the ledger must still count them.
+            grant.spend(to - from);
+            if let Err(e) = written {
                 return Outcome::Disk(e);
             }
             if !record(shared, item, slot, generation, from, to) {

@@ -38,6 +38,8 @@ enum Outcome {
     Changed(String),
     /// Writing the data file failed.
     Disk(std::io::Error),
+    /// No room above the minimum free space for its next bytes.
+    NoRoom(crate::disk::NoRoom),
 }
 
 /// Starts the item's supervisor unless one runs; `first` is an origin
@@ -320,6 +322,12 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
                     st.failures,
                     wait.as_millis()
                 );
+            }
+            Outcome::NoRoom(no_room) => {
+                tracing::info!("item {}: {}", item.id(), no_room.reason());
+                st.space_wait = true;
+                st.hold = Some(no_room.reason());
+                st.cancel_workers();
             }
             Outcome::Disk(e) => {
                 if e.raw_os_error() == Some(libc::ENOSPC) {
