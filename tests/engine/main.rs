@@ -6,12 +6,14 @@ mod support;
 
 mod cache;
 mod conditional;
+mod damaged;
 mod faults;
 mod framing;
 mod hostile;
 mod items;
 mod limits;
 mod ranges;
+mod relink;
 mod security;
 mod streaming;
 mod util;
