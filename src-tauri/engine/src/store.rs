@@ -105,6 +105,15 @@ pub struct DamagedItem {
 /// not yet renamed over its target, a new data file not yet put in place.
 const LEFTOVERS: [&str; 3] = ["item.json.tmp", "state.json.tmp", "data.next"];
 
+/// The metadata files of an item directory: a few KiB that the cache cap
+/// leaves out (it counts the media bytes).
+fn is_metadata(name: &std::ffi::OsStr) -> bool {
+    matches!(
+        name.to_str(),
+        Some("item.json" | "state.json" | "item.json.tmp" | "state.json.tmp")
+    )
+}
+
 /// `{pid, port, token}`: how the CLI finds the running engine.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EngineFile {
@@ -312,8 +321,9 @@ impl Store {
     }
 
     /// Bytes an item's directory occupies on disk (allocated blocks: the
-    /// data file is sparse), every file in it counted, the metadata and a
-    /// data file being replaced too.
+    /// data file is sparse): every file in it but the two small metadata
+    /// files, so a data file being replaced, or anything else found there,
+    /// counts too.
     pub fn allocated(&self, id: &str) -> u64 {
         allocated_in(&self.item_dir(id))
     }
@@ -379,11 +389,12 @@ fn has_other_content(dir: &Path) -> bool {
     })
 }
 
-/// Allocated bytes of every file under `dir`.
+/// Allocated bytes of every file under `dir` but the metadata files.
 fn allocated_in(dir: &Path) -> u64 {
     let Ok(entries) = fs::read_dir(dir) else { return 0 };
     entries
         .flatten()
+        .filter(|entry| !is_metadata(&entry.file_name()))
         .map(|entry| match entry.metadata() {
             Ok(m) if m.is_dir() => allocated_in(&entry.path()),
             Ok(m) => m.blocks() * 512,
