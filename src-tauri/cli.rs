@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
 use spool_engine::config::DEFAULT_PORT;
-use spool_engine::control::{AddRequest, ApiError};
+use spool_engine::control::{AddRequest, ApiError, RelinkRequest};
 use spool_engine::size::{format_size, parse_size};
 use spool_engine::store::{read_engine_file, Store};
 use spool_engine::{Config, Engine, ItemView};
@@ -70,8 +70,15 @@ enum Command {
         /// A request header for every origin request, 'Name: value' (repeatable).
         #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
         headers: Vec<String>,
+        /// Add it even if it is the file of a failed item (by default that
+        /// is an error suggesting `spool relink`).
+        #[arg(long)]
+        new_copy: bool,
         url: String,
     },
+    /// Give an item a new URL for the same file (an expired link refreshed);
+    /// it keeps its bytes and stream URL, and resumes. Prints the stream URL.
+    Relink { id: String, url: String },
     /// List the cached items.
     Ls {
         /// An array of {id, source_url, stream_url, name, size, downloaded, state, pinned, error}.
@@ -165,7 +172,19 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
             config.rate_limit = rate_limit.filter(|r| *r > 0);
             serve(config, port).await
         }
-        Command::Add { headers, url } => add(data_dir, &url, &headers).await,
+        Command::Add {
+            headers,
+            new_copy,
+            url,
+        } => add(data_dir, &url, &headers, new_copy).await,
+        Command::Relink { id, url } => {
+            let body = serde_json::to_value(RelinkRequest { url })?;
+            let item: ItemView = Api::find(data_dir)?
+                .call(reqwest::Method::POST, &format!("items/{id}/relink"), Some(body))
+                .await?;
+            println!("{}", item.stream_url);
+            Ok(())
+        }
         Command::Ls { json } => ls(data_dir, json).await,
         Command::Rm { id } => {
             Api::find(data_dir)?
@@ -212,10 +231,11 @@ async fn wait_for_signal() -> Result<()> {
     Ok(())
 }
 
-async fn add(data_dir: &Path, url: &str, headers: &[String]) -> Result<()> {
+async fn add(data_dir: &Path, url: &str, headers: &[String], new_copy: bool) -> Result<()> {
     let request = AddRequest {
         url: url.to_string(),
         headers: headers.to_vec(),
+        new_copy,
     };
     let body = serde_json::to_value(&request)?;
     let item: ItemView = Api::find(data_dir)?

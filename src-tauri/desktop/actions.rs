@@ -25,6 +25,10 @@ pub struct UiError {
     /// For `invalid_settings`: which fields, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<FieldError>,
+    /// The existing item the error is about: for `matches_failed_item`, the
+    /// failed item whose link the UI offers to refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
 }
 
 impl UiError {
@@ -33,13 +37,17 @@ impl UiError {
             code: code.to_string(),
             message: message.into(),
             fields: Vec::new(),
+            item: None,
         }
     }
 }
 
 impl From<spool_engine::Error> for UiError {
     fn from(e: spool_engine::Error) -> Self {
-        UiError::new(e.code(), e.to_string())
+        UiError {
+            item: e.item().map(str::to_string),
+            ..UiError::new(e.code(), e.to_string())
+        }
     }
 }
 

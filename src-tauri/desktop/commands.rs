@@ -16,6 +16,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
     tauri::generate_handler![
         list_items,
         add_item,
+        relink_item,
         play_item,
         pause_item,
         resume_item,
@@ -46,16 +47,34 @@ fn list_items(desktop: State<'_, Desktop>) -> Vec<UiItem> {
 }
 
 /// `headers`: one `Name: value` per line; blank lines are ignored.
+/// `new_copy`: add the file even if it is a failed item's (else the error
+/// `matches_failed_item` names that item, for "Refresh link"); a window
+/// that does not send it gets `false`.
 #[tauri::command]
-async fn add_item(desktop: State<'_, Desktop>, url: String, headers: String) -> CommandResult<UiItem> {
+async fn add_item(
+    desktop: State<'_, Desktop>,
+    url: String,
+    headers: String,
+    new_copy: Option<bool>,
+) -> CommandResult<UiItem> {
     let headers: Vec<String> = headers
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect();
-    let view = desktop.engine.add(url.trim(), &headers).await?;
+    let options = spool_engine::AddOptions {
+        new_copy: new_copy.unwrap_or(false),
+    };
+    let view = desktop.engine.add_with(url.trim(), &headers, options).await?;
     ui_item(&desktop, &view.id)
+}
+
+/// "Refresh link": a new URL for the same file (see `Engine::relink`).
+#[tauri::command]
+async fn relink_item(desktop: State<'_, Desktop>, id: String, url: String) -> CommandResult<UiItem> {
+    desktop.engine.relink(&id, url.trim()).await?;
+    ui_item(&desktop, &id)
 }
 
 /// Returns the command that was started, for the UI to show.
@@ -131,6 +150,7 @@ fn save_settings(
         code: "invalid_settings".to_string(),
         message: "some settings are not valid".to_string(),
         fields,
+        item: None,
     })?;
     let old = desktop.settings().clone();
     if new.start_at_login != old.start_at_login {

@@ -9,4 +9,5 @@ mod errors;
 mod files;
 mod lifecycle;
 mod playback;
+mod relink;
 mod util;

@@ -6,6 +6,7 @@ mod support;
 
 mod cache;
 mod conditional;
+mod damaged;
 mod disk;
 mod faults;
 mod framing;
@@ -13,6 +14,7 @@ mod hostile;
 mod items;
 mod limits;
 mod ranges;
+mod relink;
 mod security;
 mod streaming;
 mod util;

@@ -62,6 +62,28 @@ impl TestEngine {
         TestEngine { engine, dir }
     }
 
+    /// Shuts the engine down, runs `meanwhile` on the data dir (a disk's
+    /// damage, say), and starts a new engine on it (test defaults), as a
+    /// restart of the app would.
+    pub async fn restart(self, meanwhile: impl FnOnce(&std::path::Path)) -> TestEngine {
+        let TestEngine { engine, dir } = self;
+        engine.shutdown().await;
+        drop(engine);
+        meanwhile(dir.path());
+        // The directory's lock goes with the last task of the old engine.
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let mut config = Config::new(dir.path());
+            config.min_free = 0;
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+            match Engine::start(config, listener).await {
+                Ok(engine) => return TestEngine { engine, dir },
+                Err(e) if e.code() == "locked" && Instant::now() < deadline => sleep(POLL).await,
+                Err(e) => panic!("the engine does not restart: {e}"),
+            }
+        }
+    }
+
     pub fn port(&self) -> u16 {
         self.engine.info().port
     }

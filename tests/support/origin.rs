@@ -137,6 +137,11 @@ pub struct Faults {
     /// After this many body bytes of a 200/206 file body, stop sending but
     /// keep the connection open until the client closes it (a hung origin).
     pub stall_after: Option<u64>,
+    /// Signed URLs, as cloud storage issues them: a GET or HEAD of the file
+    /// needs `?expires=<unix seconds>&sig=<signature>` (see
+    /// [`Origin::signed_url`]); a missing or wrong signature, or one whose
+    /// time has passed, gets 403.
+    pub signed: bool,
 }
 
 impl Faults {
@@ -179,6 +184,19 @@ impl Origin {
     pub fn url(&self) -> String {
         let path = self.shared.lock().faults.file_path().to_string();
         format!("{}{path}", self.base_url())
+    }
+
+    /// A signed URL of the file that works for `ttl` from now (whole
+    /// seconds, rounded up) and gets 403 after (see [`Faults::signed`]).
+    pub fn signed_url(&self, ttl: Duration) -> String {
+        let path = self.shared.lock().faults.file_path().to_string();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let expires = (now + ttl).as_secs() + u64::from((now + ttl).subsec_nanos() > 0);
+        format!(
+            "{}{path}?expires={expires}&sig={}",
+            self.base_url(),
+            signature(&path, expires)
+        )
     }
 
     /// `http://127.0.0.1:PORT`, for building URLs of other paths.
@@ -564,6 +582,9 @@ impl State {
         if !path.ends_with(f.file_path()) {
             return Plan::error(404);
         }
+        if f.signed && !signed_and_current(&req.target, f.file_path()) {
+            return Plan::error(403);
+        }
         // `fail_first` counts GETs: a HEAD (Spool's warm-up for seeks) does
         // not use up the failures a test sets for a download's requests.
         if req.method == "GET" {
@@ -656,6 +677,38 @@ impl State {
         }
         plan
     }
+}
+
+/// The signature of a signed URL: an FNV-1a hash of the path and the
+/// expiry under a fixed key, in hex. Not cryptography; a test origin only
+/// has to tell its own URLs from altered ones.
+fn signature(path: &str, expires: u64) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in format!("spool-test-key:{path}:{expires}").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Whether `target` carries a valid signature whose time has not passed.
+fn signed_and_current(target: &str, path: &str) -> bool {
+    let Some((_, query)) = target.split_once('?') else {
+        return false;
+    };
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+    };
+    let (Some(expires), Some(sig)) = (param("expires").and_then(|e| e.parse::<u64>().ok()), param("sig"))
+    else {
+        return false;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    sig == signature(path, expires) && now < expires
 }
 
 /// Sends `plan` on `stream`, counting body bytes into log entry `idx`.

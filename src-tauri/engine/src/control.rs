@@ -28,6 +28,15 @@ pub struct AddRequest {
     /// `Name: value` lines.
     #[serde(default)]
     pub headers: Vec<String>,
+    /// Add the file even if it is a failed item's (else `matches_failed_item`).
+    #[serde(default)]
+    pub new_copy: bool,
+}
+
+/// `POST /api/items/{id}/relink`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RelinkRequest {
+    pub url: String,
 }
 
 /// Every error the API returns.
@@ -35,6 +44,10 @@ pub struct AddRequest {
 pub struct ApiError {
     pub code: String,
     pub message: String,
+    /// The existing item the error is about (`matches_failed_item`: the
+    /// failed item to relink).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
 }
 
 pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Response<ProxyBody> {
@@ -60,10 +73,20 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
                 Ok(add) => add,
                 Err(response) => return response,
             };
-            match engine.add(&add.url, &add.headers).await {
+            let options = crate::AddOptions {
+                new_copy: add.new_copy,
+            };
+            match engine.add_with(&add.url, &add.headers, options).await {
                 Ok(view) => json(StatusCode::CREATED, &view),
                 Err(e) => engine_error(&e),
             }
+        }
+        (Method::POST, ["items", id, "relink"]) => {
+            let relink: RelinkRequest = match read_json(req).await {
+                Ok(relink) => relink,
+                Err(response) => return response,
+            };
+            result(engine.relink(id, &relink.url).await)
         }
         (Method::GET, ["items", id]) => result(engine.item(id)),
         (Method::DELETE, ["items", id]) => match engine.remove(id).await {
@@ -159,9 +182,19 @@ fn engine_error(e: &Error) -> Response<ProxyBody> {
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::OriginStatus { .. } | Error::OriginUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        Error::NotTheSameFile { .. } | Error::MatchesFailedItem { .. } | Error::Damaged { .. } => {
+            StatusCode::CONFLICT
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    error(status, e.code(), &e.to_string())
+    json(
+        status,
+        &ApiError {
+            code: e.code().to_string(),
+            message: e.to_string(),
+            item: e.item().map(str::to_string),
+        },
+    )
 }
 
 fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
@@ -170,6 +203,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
         &ApiError {
             code: code.to_string(),
             message: message.to_string(),
+            item: None,
         },
     )
 }

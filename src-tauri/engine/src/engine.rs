@@ -21,7 +21,15 @@ use crate::item::Item;
 use crate::name;
 use crate::ranges::RangeSet;
 use crate::store::{DirLock, EngineFile, ItemMeta, ItemSource, Store};
-use crate::{cache, disk, proxy, token};
+use crate::{cache, disk, proxy, relink, token};
+
+/// How [`Engine::add_with`] adds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AddOptions {
+    /// Add the file even when it is the file of a failed item (instead of
+    /// [`Error::MatchesFailedItem`], which suggests relinking that item).
+    pub new_copy: bool,
+}
 
 /// What a client of the engine needs to reach it.
 #[derive(Debug, Clone)]
@@ -85,7 +93,7 @@ impl Shared {
     }
 
     pub fn item_by_token(&self, token: &str) -> Option<Arc<Item>> {
-        self.items().values().find(|i| i.source.token == token).cloned()
+        self.items().values().find(|i| i.token == token).cloned()
     }
 
     pub fn stream_url(&self, item: &Item) -> String {
@@ -93,7 +101,7 @@ impl Shared {
         format!(
             "http://127.0.0.1:{}/m/{}/{}",
             self.port,
-            item.source.token,
+            item.token,
             name::url_segment(&name)
         )
     }
@@ -208,13 +216,20 @@ impl Engine {
         self.shared.events.subscribe()
     }
 
+    /// [`Engine::add_with`] with the default options.
+    pub async fn add(&self, url: &str, headers: &[String]) -> Result<ItemView> {
+        self.add_with(url, headers, AddOptions::default()).await
+    }
+
     /// Adds `url` (or returns the item that already has it). `headers` are
     /// `Name: value` lines sent on every origin request of the item.
     ///
     /// Probes the origin first: a definitive refusal (401, 403, 404, 410, an
     /// unknown host, a refused connection) is an error and adds nothing; a
-    /// transient fault adds the item anyway and the downloader retries.
-    pub async fn add(&self, url: &str, headers: &[String]) -> Result<ItemView> {
+    /// transient fault adds the item anyway and the downloader retries. A
+    /// file that is a failed item's (same name, length and validators) is
+    /// [`Error::MatchesFailedItem`] unless `options.new_copy`.
+    pub async fn add_with(&self, url: &str, headers: &[String], options: AddOptions) -> Result<ItemView> {
         let shared = &self.shared;
         let url = validate_url(url)?;
         let headers = parse_headers(headers)?;
@@ -295,6 +310,11 @@ impl Engine {
         if let Some(existing) = find_by_url(shared, &url) {
             return Ok(shared.view(&existing));
         }
+        if meta.probed && !options.new_copy {
+            if let Some((id, name)) = relink::failed_item_matching(shared, &meta) {
+                return Err(Error::MatchesFailedItem { id, name });
+            }
+        }
         let source = ItemSource {
             id: unique_id(shared),
             token: token::secret(),
@@ -321,10 +341,7 @@ impl Engine {
 
     pub fn items(&self) -> Vec<ItemView> {
         let items: Vec<_> = self.shared.items().values().cloned().collect();
-        let mut views: Vec<_> = items
-            .iter()
-            .map(|i| (i.source.created, self.shared.view(i)))
-            .collect();
+        let mut views: Vec<_> = items.iter().map(|i| (i.created, self.shared.view(i))).collect();
         views.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         views.into_iter().map(|(_, v)| v).collect()
     }
@@ -383,6 +400,9 @@ impl Engine {
     /// Resumes a paused item, or retries a failed one.
     pub async fn resume(&self, id: &str) -> Result<ItemView> {
         let item = self.shared.item(id)?;
+        if item.damaged {
+            return Err(Error::Damaged { id: id.to_string() });
+        }
         let was_failed = {
             let mut st = item.lock();
             st.meta.paused = false;
@@ -398,6 +418,16 @@ impl Engine {
         item.kick.notify_one();
         self.shared.emit_state(&item);
         Ok(self.shared.view(&item))
+    }
+
+    /// Replaces item `id`'s origin URL with `url` (an expired signed link
+    /// refreshed, say) if it serves the same file: same length, and the same
+    /// ETag or Last-Modified where the origin gives them, else the same
+    /// bytes at a few sampled spans of those on disk. Else
+    /// [`Error::NotTheSameFile`] and nothing changes. The item keeps its id,
+    /// stream URL and bytes; a failed one resumes from its gaps.
+    pub async fn relink(&self, id: &str, url: &str) -> Result<ItemView> {
+        relink::relink(&self.shared, id, url).await
     }
 
     /// Stops serving, stops downloads, saves progress, releases the data
@@ -431,11 +461,7 @@ fn http_client(max_idle_per_origin: usize) -> Result<reqwest::Client> {
 }
 
 fn find_by_url(shared: &Shared, url: &str) -> Option<Arc<Item>> {
-    shared
-        .items()
-        .values()
-        .find(|i| i.source.source_url == url)
-        .cloned()
+    shared.items().values().find(|i| i.lock().url == url).cloned()
 }
 
 fn unique_id(shared: &Shared) -> String {
@@ -455,7 +481,7 @@ pub(crate) fn unix_millis() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn validate_url(url: &str) -> Result<String> {
+pub(crate) fn validate_url(url: &str) -> Result<String> {
     let invalid = |reason: &str| Error::InvalidUrl {
         url: url.to_string(),
         reason: reason.to_string(),
@@ -492,20 +518,22 @@ fn parse_headers(lines: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// Builds the runtime items from disk. A damaged state file costs that
-/// item's progress, never the engine's start: the item is probed again.
+/// item's progress, never the engine's start: the item is probed again. An
+/// item whose identity is lost too is listed as failed, so that its bytes
+/// count toward the cap and the user can remove it.
 fn load_items(shared: &Arc<Shared>) {
-    let (loaded, problems) = shared.store.load_items();
-    for problem in problems {
-        tracing::warn!("{problem}");
+    let loaded = shared.store.load_items();
+    for note in loaded.notes {
+        tracing::warn!("{note}");
     }
-    for entry in loaded {
-        let id = entry.source.id.clone();
-        let meta = match entry.meta {
+    for (source, meta) in loaded.items {
+        let id = source.id.clone();
+        let meta = match meta {
             Ok(meta) => meta,
             Err(reason) => {
                 tracing::warn!("item {id}: {reason}; its download starts over");
                 ItemMeta {
-                    name: name::display_name(None, &entry.source.source_url),
+                    name: name::display_name(None, &source.source_url),
                     last_access: unix_millis(),
                     ..ItemMeta::default()
                 }
@@ -518,8 +546,21 @@ fn load_items(shared: &Arc<Shared>) {
                 continue;
             }
         };
-        let item = Arc::new(Item::new(entry.source, meta, file, shared.cancel.child_token()));
+        let item = Arc::new(Item::new(source, meta, file, shared.cancel.child_token()));
         shared.items().insert(id, item);
+    }
+    for damaged in loaded.damaged {
+        let id = damaged.id;
+        let file = match shared.store.open_data(&id) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!("item {id}: cannot open its data file: {e}; skipped");
+                continue;
+            }
+        };
+        let cancel = shared.cancel.child_token();
+        let item = Item::damaged(id.clone(), damaged.meta, damaged.reason, file, cancel);
+        shared.items().insert(id, Arc::new(item));
     }
 }
 

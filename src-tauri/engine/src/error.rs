@@ -29,6 +29,18 @@ pub enum Error {
     OriginUnreachable(String),
     #[error("no item with id {0:?}")]
     NotFound(String),
+    /// A relink's URL serves another file than the item's; nothing changed.
+    #[error("the new URL is not the same file as item {id}: {difference}; nothing was changed")]
+    NotTheSameFile { id: String, difference: String },
+    /// An added URL serves the file of a failed item: refresh that item's
+    /// link instead of downloading a second copy (or ask for a new copy).
+    #[error(
+        "this URL serves the file of failed item {id} ({name}): refresh its link with `spool relink {id} URL`, or add it as a new copy"
+    )]
+    MatchesFailedItem { id: String, name: String },
+    /// The item's metadata is damaged and its origin URL lost.
+    #[error("item {id} cannot be resumed or relinked: its metadata is damaged; remove it (`spool rm {id}`)")]
+    Damaged { id: String },
     #[error("the engine is shutting down")]
     ShuttingDown,
 }
@@ -51,7 +63,19 @@ impl Error {
             Error::OriginStatus { .. } => "origin_status",
             Error::OriginUnreachable(_) => "origin_unreachable",
             Error::NotFound(_) => "not_found",
+            Error::NotTheSameFile { .. } => "not_the_same_file",
+            Error::MatchesFailedItem { .. } => "matches_failed_item",
+            Error::Damaged { .. } => "damaged",
             Error::ShuttingDown => "shutting_down",
+        }
+    }
+
+    /// The existing item the error is about, where a client can act on it
+    /// (offer "Refresh link" for the failed item an added URL matches).
+    pub fn item(&self) -> Option<&str> {
+        match self {
+            Error::MatchesFailedItem { id, .. } => Some(id),
+            _ => None,
         }
     }
 }

@@ -59,6 +59,8 @@ pub(crate) struct Runtime {
     /// new data file, so a fetch of the old version that is still writing
     /// can only write into the old, unlinked one.
     pub file: Arc<File>,
+    /// The origin URL; a relink replaces it (see [`crate::relink`]).
+    pub url: String,
     /// What is saved in `state.json`; `meta.present` lags `written`.
     pub meta: ItemMeta,
     /// Bytes in the data file (fsynced or not): what readers may read.
@@ -167,7 +169,17 @@ pub(crate) enum Readable {
 }
 
 pub(crate) struct Item {
-    pub source: ItemSource,
+    id: String,
+    /// The secret in the stream URL; it never changes, so a player's URL
+    /// keeps working across restarts and relinks.
+    pub token: String,
+    /// Request headers sent on every origin request (secrets: never logged).
+    pub headers: Vec<(String, String)>,
+    /// Unix milliseconds of the addition (orders the list).
+    pub created: u64,
+    /// Its metadata was damaged and its origin URL is lost: it is listed as
+    /// failed and can only be removed. Nothing is written for it.
+    pub damaged: bool,
     pub state: Mutex<Runtime>,
     changed: watch::Sender<u64>,
     /// Wakes the item's download supervisor.
@@ -190,9 +202,14 @@ impl Item {
         let written = meta.present.clone();
         let rate = RateLimiter::new(meta.rate_limit);
         Item {
-            source,
+            id: source.id,
+            token: source.token,
+            headers: source.headers,
+            created: source.created,
+            damaged: false,
             state: Mutex::new(Runtime {
                 file: Arc::new(file),
+                url: source.source_url,
                 meta,
                 written,
                 hold: None,
@@ -221,8 +238,54 @@ impl Item {
         }
     }
 
+    /// An item whose metadata is damaged beyond repair (see
+    /// [`crate::salvage`]): failed with `reason`, a fresh stream token, no
+    /// origin URL; `meta` is what its state file still told, if anything.
+    pub fn damaged(
+        id: String,
+        meta: Option<ItemMeta>,
+        reason: String,
+        file: File,
+        cancel: CancellationToken,
+    ) -> Item {
+        let mut meta = meta.unwrap_or_default();
+        if meta.name.is_empty() {
+            meta.name = format!("item {id}");
+        }
+        // Its bytes cannot be trusted to be what `present` says, nor served.
+        meta.present.clear();
+        meta.failure = Some(reason);
+        let source = ItemSource {
+            id,
+            token: crate::token::secret(),
+            source_url: String::new(),
+            headers: Vec::new(),
+            created: 0,
+        };
+        Item {
+            damaged: true,
+            ..Item::new(source, meta, file, cancel)
+        }
+    }
+
     pub fn id(&self) -> &str {
-        &self.source.id
+        &self.id
+    }
+
+    /// The origin URL as of now.
+    pub fn url(&self) -> String {
+        self.lock().url.clone()
+    }
+
+    /// The identity as `item.json` holds it.
+    pub fn source(&self) -> ItemSource {
+        ItemSource {
+            id: self.id.clone(),
+            token: self.token.clone(),
+            source_url: self.url(),
+            headers: self.headers.clone(),
+            created: self.created,
+        }
     }
 
     /// Locks the runtime state. A poisoned lock means a thread panicked while
@@ -244,8 +307,8 @@ impl Item {
     pub fn view(&self, stream_url: String) -> ItemView {
         let st = self.lock();
         ItemView {
-            id: self.source.id.clone(),
-            source_url: self.source.source_url.clone(),
+            id: self.id.clone(),
+            source_url: st.url.clone(),
             stream_url,
             name: st.meta.name.clone(),
             size: st.meta.size,

@@ -18,12 +18,14 @@ pub mod name;
 pub mod proxy;
 pub mod range;
 pub mod ranges;
+mod relink;
+mod salvage;
 pub mod size;
 pub mod store;
 pub mod token;
 
 pub use config::{Config, Limits};
-pub use engine::{Engine, EngineInfo};
+pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
 pub use ranges::{ByteRange, RangeSet};

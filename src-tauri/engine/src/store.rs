@@ -5,13 +5,17 @@
 //!   engine.lock        held (flock) by the engine that owns the directory
 //!   engine.json        {pid, port, token}, 0600, for the CLI
 //!   items/<id>/
-//!     item.json        identity, written once: id, token, URL, request headers (0600)
-//!     state.json       saved state, rewritten atomically: size, validators, present ranges…
+//!     item.json        identity: id, token, URL, request headers (0600);
+//!                      rewritten atomically only when a relink changes the URL
+//!     state.json       saved state, rewritten atomically: size, validators,
+//!                      present ranges…, and a copy of the identity
 //!     data             the sparse data file
 //! ```
 //!
 //! Identity and state are separate files so that a damaged state file loses
-//! only progress: the item can be probed again from its identity.
+//! only progress: the item can be probed again from its identity. A damaged
+//! identity is rebuilt from the copy in the state file; with both damaged
+//! the item is listed as failed until removed (see [`crate::salvage`]).
 //! `state.json` never claims bytes that were not fsynced before it was written.
 
 use std::fs::{self, File, OpenOptions};
@@ -23,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::ranges::RangeSet;
+use crate::salvage;
 
 /// What never changes about an item (`item.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -68,11 +73,45 @@ pub struct ItemMeta {
     pub rate_limit: Option<u64>,
 }
 
-/// An item found on disk at start-up.
-pub struct LoadedItem {
-    pub source: ItemSource,
-    /// `Err` with the reason when `state.json` is missing or unreadable.
-    pub meta: std::result::Result<ItemMeta, String>,
+/// `state.json`: the progress, and a copy of the identity so that a damaged
+/// `item.json` can be rebuilt (files written before the copy existed have none).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StateFile {
+    #[serde(flatten)]
+    pub meta: ItemMeta,
+    #[serde(default)]
+    pub identity: Option<ItemSource>,
+}
+
+/// What was found under `items/` at start-up: every directory is either an
+/// item or a damaged item; `notes` say what was repaired or cleaned up.
+#[derive(Default)]
+pub struct Loaded {
+    pub items: Vec<(ItemSource, std::result::Result<ItemMeta, String>)>,
+    pub damaged: Vec<DamagedItem>,
+    pub notes: Vec<String>,
+}
+
+/// An item directory whose origin URL is lost.
+pub struct DamagedItem {
+    pub id: String,
+    /// What its state file still tells (name, size), when it was readable.
+    pub meta: Option<ItemMeta>,
+    /// "its metadata is damaged: …"
+    pub reason: String,
+}
+
+/// Files a crash can leave behind in an item directory: a temporary file
+/// not yet renamed over its target, a new data file not yet put in place.
+const LEFTOVERS: [&str; 3] = ["item.json.tmp", "state.json.tmp", "data.next"];
+
+/// The metadata files of an item directory: a few KiB that the cache cap
+/// leaves out (it counts the media bytes).
+fn is_metadata(name: &std::ffi::OsStr) -> bool {
+    matches!(
+        name.to_str(),
+        Some("item.json" | "state.json" | "item.json.tmp" | "state.json.tmp")
+    )
 }
 
 /// `{pid, port, token}`: how the CLI finds the running engine.
@@ -147,35 +186,70 @@ impl Store {
         let _ = fs::remove_file(self.root.join("engine.json"));
     }
 
-    /// Every item directory, with its state or the reason it is unreadable.
-    /// Directories without a readable identity are reported and skipped.
-    pub fn load_items(&self) -> (Vec<LoadedItem>, Vec<String>) {
-        let mut items = Vec::new();
-        let mut problems = Vec::new();
+    /// Every item directory, judged by [`salvage::judge`]: items (with an
+    /// identity rebuilt from the state file's copy where `item.json` was
+    /// damaged) and damaged items. Stray files are deleted: crash leftovers
+    /// in item directories, files directly under `items/`, and directories
+    /// with nothing in them; nothing stays that the cache does not count.
+    pub fn load_items(&self) -> Loaded {
+        let mut loaded = Loaded::default();
+        let _ = fs::remove_file(self.root.join("engine.json.tmp"));
         let entries = match fs::read_dir(self.root.join("items")) {
             Ok(entries) => entries,
             Err(e) => {
-                problems.push(format!("cannot list items: {e}"));
-                return (items, problems);
+                loaded.notes.push(format!("cannot list items: {e}"));
+                return loaded;
             }
         };
         for entry in entries.flatten() {
             let dir = entry.path();
-            if !dir.is_dir() {
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir {
+                // Spool writes nothing directly under `items/`.
+                let removed = fs::remove_file(&dir);
+                loaded
+                    .notes
+                    .push(format!("removed the stray file {}: {removed:?}", dir.display()));
                 continue;
             }
-            let _ = fs::remove_file(dir.join("state.json.tmp"));
-            let source: ItemSource = match read_json(&dir.join("item.json")) {
-                Ok(source) => source,
-                Err(reason) => {
-                    problems.push(format!("skipping {}: {reason}", dir.display()));
-                    continue;
-                }
+            let id = entry.file_name().to_string_lossy().into_owned();
+            for leftover in LEFTOVERS {
+                let _ = fs::remove_file(dir.join(leftover));
+            }
+            let found = salvage::Found {
+                identity: read_json(&dir.join("item.json")),
+                state: read_json(&dir.join("state.json")),
+                other_content: has_other_content(&dir),
+                id: id.clone(),
             };
-            let meta = read_json(&dir.join("state.json"));
-            items.push(LoadedItem { source, meta });
+            match salvage::judge(found) {
+                salvage::Verdict::Item {
+                    source,
+                    meta,
+                    rebuild_identity,
+                } => {
+                    if rebuild_identity {
+                        let rebuilt = self.write_identity(&source);
+                        loaded.notes.push(format!(
+                            "item {id}: item.json was damaged; rebuilt from the copy in state.json: {rebuilt:?}"
+                        ));
+                    }
+                    loaded.items.push((source, meta));
+                }
+                salvage::Verdict::Damaged { meta, reason } => {
+                    loaded.notes.push(format!("item {id}: {reason}"));
+                    loaded.damaged.push(DamagedItem { id, meta, reason });
+                }
+                salvage::Verdict::Empty => {
+                    let removed = fs::remove_dir_all(&dir);
+                    loaded.notes.push(format!(
+                        "removed the empty item directory {}: {removed:?}",
+                        dir.display()
+                    ));
+                }
+            }
         }
-        (items, problems)
+        loaded
     }
 
     /// Creates an item's directory, identity, state and empty data file.
@@ -183,17 +257,33 @@ impl Store {
         let dir = self.item_dir(&source.id);
         let context = |what: &str| format!("cannot {what} {}", dir.display());
         fs::create_dir_all(&dir).map_err(|e| Error::io(context("create"), e))?;
-        write_atomically(&dir.join("item.json"), &to_json(source))
+        self.write_identity(source)
             .map_err(|e| Error::io(context("write the identity of"), e))?;
-        self.save_meta(&source.id, meta)
+        self.save_meta(source, meta)
             .map_err(|e| Error::io(context("write the state of"), e))?;
         self.open_data(&source.id)
             .map_err(|e| Error::io(context("create the data file in"), e))
     }
 
+    /// Writes `item.json` atomically (a relink rewrites it with the new URL).
+    pub fn write_identity(&self, source: &ItemSource) -> io::Result<()> {
+        write_atomically(&self.item_dir(&source.id).join("item.json"), &to_json(source))
+    }
+
     /// Writes `state.json` atomically: temp file, fsync, rename, fsync dir.
-    pub fn save_meta(&self, id: &str, meta: &ItemMeta) -> io::Result<()> {
-        write_atomically(&self.item_dir(id).join("state.json"), &to_json(meta))
+    /// It carries a copy of the identity.
+    pub fn save_meta(&self, source: &ItemSource, meta: &ItemMeta) -> io::Result<()> {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            meta: &'a ItemMeta,
+            identity: &'a ItemSource,
+        }
+        let out = Out {
+            meta,
+            identity: source,
+        };
+        write_atomically(&self.item_dir(&source.id).join("state.json"), &to_json(&out))
     }
 
     /// Opens (creating if needed) an item's data file for reading and writing.
@@ -230,9 +320,12 @@ impl Store {
         fs::remove_dir_all(self.item_dir(id))
     }
 
-    /// Bytes the data file occupies on disk (allocated blocks: it is sparse).
+    /// Bytes an item's directory occupies on disk (allocated blocks: the
+    /// data file is sparse): every file in it but the two small metadata
+    /// files, so a data file being replaced, or anything else found there,
+    /// counts too.
     pub fn allocated(&self, id: &str) -> u64 {
-        fs::metadata(self.item_dir(id).join("data")).map_or(0, |m| m.blocks() * 512)
+        allocated_in(&self.item_dir(id))
     }
 
     /// Bytes free for an unprivileged user on the data directory's filesystem.
@@ -262,9 +355,52 @@ fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec_pretty(value).unwrap_or_default()
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::result::Result<T, String> {
-    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("{} is corrupt: {e}", path.display()))
+/// A metadata file as [`salvage`] judges it; reasons read after the
+/// file's name ("item.json is empty").
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> salvage::Read<T> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return salvage::Read::Missing,
+        Err(e) => return salvage::Read::Bad(format!("cannot be read: {e}")),
+    };
+    if bytes.is_empty() {
+        return salvage::Read::Bad("is empty".to_string());
+    }
+    match serde_json::from_slice(&bytes) {
+        Ok(value) => salvage::Read::Ok(value),
+        Err(e) => salvage::Read::Bad(format!("is corrupt: {e}")),
+    }
+}
+
+/// Whether an item directory holds anything besides its metadata files:
+/// a data file with bytes, or anything Spool did not write.
+fn has_other_content(dir: &Path) -> bool {
+    let Ok(entries) = fs::read_dir(dir) else {
+        // Unlistable: certainly not known to be empty.
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        match name.to_str() {
+            Some("item.json" | "state.json") => false,
+            Some("data") => entry.metadata().map_or(true, |m| m.len() > 0),
+            _ => true,
+        }
+    })
+}
+
+/// Allocated bytes of every file under `dir` but the metadata files.
+fn allocated_in(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .filter(|entry| !is_metadata(&entry.file_name()))
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => allocated_in(&entry.path()),
+            Ok(m) => m.blocks() * 512,
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Temp file (0600), fsync, rename over `path`, fsync the directory: a crash
@@ -333,11 +469,11 @@ mod tests {
         };
         meta.present.insert(0, 4);
         store.create_item(&source("abc"), &meta).unwrap();
-        let (items, problems) = store.load_items();
-        assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(items.len(), 1);
-        assert_eq!(items[0].source, source("abc"));
-        assert_eq!(items[0].meta.as_ref().unwrap(), &meta);
+        let loaded = store.load_items();
+        assert!(loaded.notes.is_empty(), "{:?}", loaded.notes);
+        assert_eq!(loaded.items.len(), 1);
+        assert_eq!(loaded.items[0].0, source("abc"));
+        assert_eq!(loaded.items[0].1.as_ref().unwrap(), &meta);
         let mode = |p: PathBuf| fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(root.clone()), 0o700);
         assert_eq!(mode(store.item_dir("abc").join("item.json")), 0o600);
@@ -351,16 +487,63 @@ mod tests {
         let store = Store::open(&root).unwrap();
         store.create_item(&source("abc"), &ItemMeta::default()).unwrap();
         fs::write(store.item_dir("abc").join("state.json"), b"{\"name\": tru").unwrap();
-        fs::create_dir_all(store.item_dir("zzz")).unwrap();
-        fs::write(store.item_dir("zzz").join("item.json"), b"").unwrap();
-        let (items, problems) = store.load_items();
-        assert_eq!(items.len(), 1);
-        assert!(items[0].meta.as_ref().unwrap_err().contains("corrupt"));
-        assert_eq!(
-            problems.len(),
-            1,
-            "the item without identity is skipped: {problems:?}"
-        );
+        let loaded = store.load_items();
+        assert_eq!(loaded.items.len(), 1);
+        assert!(loaded.items[0].1.as_ref().unwrap_err().contains("corrupt"));
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_identity_is_rebuilt_from_the_state_file() {
+        let root = temp_dir("rebuild");
+        let store = Store::open(&root).unwrap();
+        let meta = ItemMeta {
+            name: "a.mp4".into(),
+            ..ItemMeta::default()
+        };
+        store.create_item(&source("abc"), &meta).unwrap();
+        let identity = store.item_dir("abc").join("item.json");
+        fs::write(&identity, b"{\"id\": \"ab").unwrap();
+        let loaded = store.load_items();
+        assert_eq!(loaded.items.len(), 1, "{:?}", loaded.notes);
+        assert_eq!(loaded.items[0].0, source("abc"));
+        assert_eq!(loaded.items[0].1.as_ref().unwrap(), &meta);
+        // Repaired on disk too.
+        let again: ItemSource = serde_json::from_slice(&fs::read(&identity).unwrap()).unwrap();
+        assert_eq!(again, source("abc"));
+        fs::remove_dir_all(root).unwrap();
+    }
+
+    #[test]
+    fn every_directory_is_accounted_for_and_strays_are_removed() {
+        let root = temp_dir("strays");
+        let store = Store::open(&root).unwrap();
+        store.create_item(&source("abc"), &ItemMeta::default()).unwrap();
+        fs::write(store.item_dir("abc").join("state.json.tmp"), b"{").unwrap();
+        fs::write(store.item_dir("abc").join("data.next"), b"half").unwrap();
+        // Both metadata files garbled; the data stays listed.
+        fs::create_dir_all(store.item_dir("bad")).unwrap();
+        fs::write(store.item_dir("bad").join("item.json"), b"").unwrap();
+        fs::write(store.item_dir("bad").join("state.json"), b"{\"na").unwrap();
+        fs::write(store.item_dir("bad").join("data"), vec![7u8; 8192]).unwrap();
+        // A data file without any metadata.
+        fs::create_dir_all(store.item_dir("orphan")).unwrap();
+        fs::write(store.item_dir("orphan").join("data"), b"bytes").unwrap();
+        // Nothing at all, and a file where only directories belong.
+        fs::create_dir_all(store.item_dir("hollow")).unwrap();
+        fs::write(root.join("items").join("stray"), b"x").unwrap();
+
+        let loaded = store.load_items();
+        assert_eq!(loaded.items.len(), 1);
+        let mut damaged: Vec<&str> = loaded.damaged.iter().map(|d| d.id.as_str()).collect();
+        damaged.sort_unstable();
+        assert_eq!(damaged, ["bad", "orphan"]);
+        assert!(loaded.damaged[0].reason.starts_with("its metadata is damaged: "));
+        assert!(store.allocated("bad") >= 8192, "the damaged item's bytes count");
+        assert!(!store.item_dir("abc").join("state.json.tmp").exists());
+        assert!(!store.item_dir("abc").join("data.next").exists());
+        assert!(!store.item_dir("hollow").exists());
+        assert!(!root.join("items").join("stray").exists());
         fs::remove_dir_all(root).unwrap();
     }
 

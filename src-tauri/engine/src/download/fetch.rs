@@ -25,9 +25,14 @@ pub(super) async fn fetch(shared: Arc<Shared>, item: Arc<Item>, slot: WorkerSlot
 
 /// One origin request for `slot`, streamed into the data file.
 async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Option<Response>) -> Outcome {
-    let (generation, file, meta) = {
+    let (generation, file, meta, url) = {
         let st = item.lock();
-        (st.meta.generation, st.file.clone(), st.meta.clone())
+        (
+            st.meta.generation,
+            st.file.clone(),
+            st.meta.clone(),
+            st.url.clone(),
+        )
     };
     let asked_from = if first.is_some() { 0 } else { slot.pos };
     let response = match first {
@@ -43,8 +48,8 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
             let if_range = origin::if_range_validator(meta.etag.as_deref(), meta.last_modified.as_deref())
                 .filter(|_| meta.probed);
             let request = origin::Request {
-                url: &item.source.source_url,
-                headers: &item.source.headers,
+                url: &url,
+                headers: &item.headers,
                 range,
                 if_range,
                 timeout: shared.config.origin_timeout,
@@ -86,7 +91,7 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
                 Err(outcome) => return outcome,
             }
         } else {
-            learn(&mut st.meta, &answer, &item.source.source_url);
+            learn(&mut st.meta, &answer, &url);
             let size = st.meta.size;
             if let (Some(size), Some(w)) = (size, st.worker(slot.id)) {
                 w.end = w.end.min(size);
@@ -105,11 +110,7 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
     // no need: its requests share one connection).
     if slot.seek && response.version() <= reqwest::Version::HTTP_11 {
         // Dropping the handle lets the warm-up run on.
-        drop(super::warm_for_seeks(
-            shared,
-            &item.source.source_url,
-            &item.source.headers,
-        ));
+        drop(super::warm_for_seeks(shared, &url, &item.headers));
     }
     let whole = matches!(answer.body, Body::Full { .. });
     let outcome = stream_body(shared, item, slot.id, generation, &file, response, body_start).await;

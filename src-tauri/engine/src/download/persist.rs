@@ -44,9 +44,13 @@ pub(crate) async fn save(shared: &Shared, item: &Item) {
 }
 
 async fn write_meta(shared: &Shared, item: &Item, meta: ItemMeta) {
+    if item.damaged {
+        // Its files stay as found until the user removes them.
+        return;
+    }
     let store = shared.store.clone();
-    let id = item.id().to_string();
-    let saved = tokio::task::spawn_blocking(move || store.save_meta(&id, &meta)).await;
+    let source = item.source();
+    let saved = tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await;
     if !matches!(saved, Ok(Ok(()))) {
         tracing::warn!("item {}: cannot save its state: {saved:?}", item.id());
     }
