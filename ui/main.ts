@@ -1,245 +1,60 @@
-// Spool's window: the cache list, the add box and the settings.
-// State arrives as Tauri events ("spool://event"); the UI never polls.
-import { invoke } from "@tauri-apps/api/core";
+// Spool's window: wiring. State arrives as Tauri events ("spool://event");
+// the UI never polls. Clicks and events become commands and renders here;
+// what to show is decided in row.ts, format.ts and errors.ts (pure, tested),
+// and drawn by render.ts; the settings panel is settings.ts.
 import { listen } from "@tauri-apps/api/event";
+import type { UiEvent } from "./bindings/UiEvent.ts";
+import type { UiItem } from "./bindings/UiItem.ts";
+import { commands } from "./commands.ts";
+import { addFailure, errorMessage, relinkFailure } from "./errors.ts";
+import {
+  $,
+  addOffer,
+  banner,
+  clearRows,
+  openRelink,
+  openRemoveConfirm,
+  relinkError,
+  relinkUrl,
+  removeItemRow,
+  showChrome,
+  showItem,
+  toast,
+} from "./render.ts";
+import { withProgress } from "./row.ts";
+import { saveSettings, settingsForm, showSettings } from "./settings.ts";
 
-type ItemState = "queued" | "downloading" | "paused" | "complete" | "failed";
-
-interface Item {
-  id: string;
-  source_url: string;
-  stream_url: string;
-  name: string;
-  size: number | null;
-  downloaded: number;
-  state: ItemState;
-  pinned: boolean;
-  error: string | null;
-  ranges: [number, number][];
-}
-
-type UiEvent =
-  | { type: "item"; item: Item; note: string | null }
-  | { type: "progress"; id: string; downloaded: number; size: number | null; rate: number; ranges: [number, number][] }
-  | { type: "removed"; id: string; reason: "user" | "evicted" }
-  | { type: "resync" }
-  | { type: "player_failed"; command: string; message: string }
-  | { type: "error"; message: string };
-
-interface UiError {
-  code: string;
-  message: string;
-  fields?: { field: string; message: string }[];
-}
-
-interface SettingsForm {
-  cache_cap: string;
-  player_command: string;
-  connections_per_item: string;
-  rate_limit: string;
-  notifications: boolean;
-  start_at_login: boolean;
-}
-
-interface SettingsView {
-  form: SettingsForm;
-  cache_dir: string;
-  port: number;
-}
-
-const items = new Map<string, Item>();
+const items = new Map<string, UiItem>();
+/** The last download rate of each item, bytes per second. */
 const rates = new Map<string, number>();
 let port = 0;
 let loaded = false;
-
-function $(id: string): HTMLElement {
-  const el = document.getElementById(id);
-  if (!el) throw new Error(`missing #${id}`);
-  return el;
-}
-
-function errorMessage(e: unknown): string {
-  if (typeof e === "object" && e !== null && "message" in e) return String((e as UiError).message);
-  return String(e);
-}
-
-// ---------- formatting ----------
-
-const UNITS = ["B", "KiB", "MiB", "GiB", "TiB"];
-
-export function formatBytes(n: number): string {
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < UNITS.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`;
-}
-
-function percent(item: Item): number | null {
-  if (item.size === null) return null;
-  if (item.size === 0) return 100;
-  return Math.floor((Math.min(item.downloaded, item.size) * 100) / item.size);
-}
-
-const STATE_LABEL: Record<ItemState, string> = {
-  queued: "Queued",
-  downloading: "Downloading",
-  paused: "Paused",
-  complete: "Complete",
-  failed: "Failed",
-};
-
-// ---------- rendering ----------
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (cls) node.className = cls;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(label: string, action: string, cls = "ghost small"): HTMLButtonElement {
-  const b = el("button", cls, label);
-  b.type = "button";
-  b.dataset.action = action;
-  return b;
-}
-
-function renderBar(item: Item): HTMLElement {
-  const track = el("div", "bar");
-  track.title = "Which parts of the file are on disk";
-  const size = item.size;
-  if (size && size > 0) {
-    for (const [start, end] of item.ranges) {
-      const part = el("div", "part");
-      part.style.left = `${(start / size) * 100}%`;
-      part.style.width = `${Math.max(((end - start) / size) * 100, 0.3)}%`;
-      track.appendChild(part);
-    }
-  } else if (item.state === "complete") {
-    track.appendChild(el("div", "part full"));
-  } else {
-    track.classList.add("indeterminate");
-  }
-  return track;
-}
-
-function renderRow(item: Item): HTMLLIElement {
-  const li = el("li", `item state-${item.state}`);
-  li.dataset.id = item.id;
-
-  const head = el("div", "head");
-  const name = el("div", "name", item.name);
-  name.title = item.source_url;
-  head.appendChild(name);
-  if (item.pinned) head.appendChild(el("span", "pin-badge", "Pinned"));
-  const stateBadge = el("span", `badge ${item.state}`, STATE_LABEL[item.state]);
-  stateBadge.dataset.role = "state";
-  head.appendChild(stateBadge);
-  li.appendChild(head);
-
-  li.appendChild(renderBar(item));
-
-  const meta = el("div", "meta");
-  const p = percent(item);
-  const sizeText = item.size === null ? "size unknown" : formatBytes(item.size);
-  meta.appendChild(el("span", "", `${formatBytes(item.downloaded)} of ${sizeText}`));
-  if (p !== null) meta.appendChild(el("span", "pct", `${p} %`));
-  const rate = rates.get(item.id) ?? 0;
-  if (item.state === "downloading" && rate > 0) meta.appendChild(el("span", "rate", `${formatBytes(rate)}/s`));
-  meta.appendChild(el("span", "host", hostOf(item.source_url)));
-  li.appendChild(meta);
-
-  if (item.error) {
-    const err = el("div", item.state === "failed" ? "reason failed" : "reason", item.error);
-    err.dataset.role = "error";
-    li.appendChild(err);
-  }
-
-  const actions = el("div", "actions");
-  actions.appendChild(button("▶ Play", "play", "primary small"));
-  if (item.state === "paused") actions.appendChild(button("Resume", "resume"));
-  else if (item.state === "failed") actions.appendChild(button("Retry", "resume"));
-  else if (item.state !== "complete") actions.appendChild(button("Pause", "pause"));
-  actions.appendChild(button(item.pinned ? "Unpin" : "Pin", item.pinned ? "unpin" : "pin"));
-  actions.appendChild(button("Copy URL", "copy"));
-  actions.appendChild(button("Remove", "remove", "ghost small danger"));
-  li.appendChild(actions);
-  return li;
-}
-
-function hostOf(url: string): string {
-  try {
-    return new URL(url).host;
-  } catch {
-    return "";
-  }
-}
-
-function upsert(item: Item): void {
-  items.set(item.id, item);
-  const list = $("items");
-  const row = renderRow(item);
-  const old = list.querySelector<HTMLElement>(`li[data-id="${CSS.escape(item.id)}"]`);
-  if (old) {
-    // Keep an open remove confirmation open across progress updates.
-    const confirm = old.querySelector(".confirm");
-    if (confirm) row.replaceChild(confirm.cloneNode(true), row.querySelector(".actions") as Node);
-    old.replaceWith(row);
-  } else {
-    list.prepend(row);
-  }
-  refreshChrome();
-}
-
-function removeRow(id: string): void {
-  items.delete(id);
-  rates.delete(id);
-  document.querySelector(`li[data-id="${CSS.escape(id)}"]`)?.remove();
-  refreshChrome();
-}
+/** The URL and headers of an add that matched a failed item, while the
+ * choice between refreshing its link and a new copy is offered. */
+let pendingAdd: { url: string; headers: string; id: string } | null = null;
 
 function refreshChrome(): void {
-  $("loading").classList.toggle("hidden", loaded);
-  $("empty").classList.toggle("hidden", !loaded || items.size > 0);
-  const all = [...items.values()];
-  const active = all.filter((i) => i.state === "downloading" || i.state === "queued").length;
-  const bytes = all.reduce((sum, i) => sum + i.downloaded, 0);
-  const parts = [`${all.length} item${all.length === 1 ? "" : "s"}`, `${formatBytes(bytes)} cached`];
-  if (active > 0) parts.push(`${active} downloading`);
-  if (port) parts.push(`engine on 127.0.0.1:${port}`);
-  $("status").textContent = parts.join(" · ");
+  showChrome(loaded, [...items.values()], port);
 }
 
-let toastTimer: number | undefined;
-function toast(text: string): void {
-  const t = $("toast");
-  t.textContent = text;
-  t.classList.remove("hidden");
-  window.clearTimeout(toastTimer);
-  toastTimer = window.setTimeout(() => t.classList.add("hidden"), 4000);
+function upsert(item: UiItem, closePanel = false): void {
+  items.set(item.id, item);
+  showItem(item, rates.get(item.id) ?? 0, closePanel);
+  refreshChrome();
 }
 
-function banner(text: string | null): void {
-  const b = $("banner");
-  b.textContent = text ?? "";
-  b.classList.toggle("hidden", !text);
-  if (text) {
-    const close = button("Dismiss", "dismiss", "ghost small");
-    close.addEventListener("click", () => banner(null));
-    b.appendChild(close);
-  }
+function forget(id: string): void {
+  items.delete(id);
+  rates.delete(id);
+  removeItemRow(id);
+  refreshChrome();
 }
-
-// ---------- data ----------
 
 async function reload(): Promise<void> {
   try {
-    const list = await invoke<Item[]>("list_items");
+    const list = await commands.listItems();
     items.clear();
-    $("items").replaceChildren();
+    clearRows();
     loaded = true;
     for (const item of list) upsert(item);
     refreshChrome();
@@ -260,13 +75,11 @@ function onEvent(ev: UiEvent): void {
       const item = items.get(ev.id);
       if (!item) return;
       rates.set(ev.id, ev.rate);
-      // Bytes arriving means downloading, even if no state change said so yet.
-      const state = item.state === "queued" && ev.rate > 0 ? "downloading" : item.state;
-      upsert({ ...item, state, downloaded: ev.downloaded, size: ev.size, ranges: ev.ranges });
+      upsert(withProgress(item, ev));
       break;
     }
     case "removed":
-      removeRow(ev.id);
+      forget(ev.id);
       if (ev.reason === "evicted") toast("An item was evicted to keep the cache under its limit");
       break;
     case "resync":
@@ -281,44 +94,58 @@ function onEvent(ev: UiEvent): void {
   }
 }
 
+async function relink(id: string, row: HTMLElement): Promise<void> {
+  const url = relinkUrl(row);
+  if (!url) {
+    relinkError(row, "Paste the new URL first");
+    return;
+  }
+  try {
+    upsert(await commands.relinkItem(id, url), true);
+  } catch (e) {
+    const failure = relinkFailure(e);
+    if (failure.where === "row") relinkError(row, failure.text);
+    else banner(failure.text);
+  }
+}
+
 async function act(id: string, action: string, row: HTMLElement): Promise<void> {
   const item = items.get(id);
   if (!item) return;
   try {
     switch (action) {
-      case "play": {
-        const command = await invoke<string>("play_item", { id });
-        toast(`Playing with ${command}`);
+      case "play":
+        toast(`Playing with ${await commands.playItem(id)}`);
         break;
-      }
       case "pause":
-        upsert(await invoke<Item>("pause_item", { id }));
+        upsert(await commands.pauseItem(id));
         break;
       case "resume":
-        upsert(await invoke<Item>("resume_item", { id }));
+        upsert(await commands.resumeItem(id));
         break;
       case "pin":
       case "unpin":
-        upsert(await invoke<Item>("pin_item", { id, pinned: action === "pin" }));
+        upsert(await commands.pinItem(id, action === "pin"));
         break;
       case "copy":
-        await invoke<string>("copy_stream_url", { id });
+        await commands.copyStreamUrl(id);
         toast("Stream URL copied");
         break;
-      case "remove": {
-        const confirm = el("div", "actions confirm");
-        confirm.appendChild(el("span", "question", `Remove “${item.name}” and its cached data?`));
-        confirm.appendChild(button("Remove", "confirm-remove", "small danger-solid"));
-        confirm.appendChild(button("Cancel", "cancel-remove"));
-        row.querySelector(".actions")?.replaceWith(confirm);
+      case "remove":
+        openRemoveConfirm(row, item.name);
         break;
-      }
       case "confirm-remove":
-        await invoke("remove_item", { id });
-        removeRow(id);
+        await commands.removeItem(id);
+        forget(id);
         break;
-      case "cancel-remove":
-        upsert(item);
+      case "relink":
+        openRelink(row);
+        break;
+      case "confirm-relink":
+        await relink(id, row);
+        break;
+      case "cancel-panel":
+        upsert(item, true);
         break;
     }
   } catch (e) {
@@ -326,47 +153,52 @@ async function act(id: string, action: string, row: HTMLElement): Promise<void> 
   }
 }
 
-// ---------- settings ----------
+// ---------- adding ----------
 
-function settingsForm(): HTMLFormElement {
-  return $("settings-form") as HTMLFormElement;
+function addFormDone(): void {
+  ($("url-input") as HTMLInputElement).value = "";
+  banner(null);
+  pendingAdd = null;
+  addOffer(null);
 }
 
-function field(name: keyof SettingsForm): HTMLInputElement {
-  return settingsForm().elements.namedItem(name) as HTMLInputElement;
-}
-
-function showSettings(view: SettingsView): void {
-  port = view.port;
-  $("cache-dir").textContent = view.cache_dir;
-  for (const key of ["cache_cap", "player_command", "connections_per_item", "rate_limit"] as const) {
-    field(key).value = view.form[key];
-  }
-  field("notifications").checked = view.form.notifications;
-  field("start_at_login").checked = view.form.start_at_login;
-  refreshChrome();
-}
-
-async function saveSettings(): Promise<void> {
-  const form: SettingsForm = {
-    cache_cap: field("cache_cap").value,
-    player_command: field("player_command").value,
-    connections_per_item: field("connections_per_item").value,
-    rate_limit: field("rate_limit").value,
-    notifications: field("notifications").checked,
-    start_at_login: field("start_at_login").checked,
-  };
-  for (const small of settingsForm().querySelectorAll<HTMLElement>(".err")) small.textContent = "";
+async function add(newCopy: boolean): Promise<void> {
+  const url = ($("url-input") as HTMLInputElement).value;
+  const headers = ($("headers-input") as HTMLTextAreaElement).value;
+  const addButton = $("add-button") as HTMLButtonElement;
+  addButton.disabled = true;
+  addButton.textContent = "Adding…";
+  pendingAdd = null;
+  addOffer(null);
   try {
-    showSettings(await invoke<SettingsView>("save_settings", { form }));
-    $("settings-status").textContent = "Saved and applied";
+    upsert(await commands.addItem(url, headers, newCopy));
+    addFormDone();
   } catch (e) {
-    const err = e as UiError;
-    for (const f of err.fields ?? []) {
-      const small = settingsForm().querySelector<HTMLElement>(`.err[data-field="${f.field}"]`);
-      if (small) small.textContent = f.message;
+    const failure = addFailure(e);
+    if (failure.kind === "same_as_failed") {
+      banner(null);
+      pendingAdd = { url, headers, id: failure.id };
+      addOffer(items.get(failure.id)?.name ?? failure.id);
+    } else {
+      banner(failure.text);
     }
-    $("settings-status").textContent = errorMessage(e);
+  } finally {
+    addButton.disabled = false;
+    addButton.textContent = "Add";
+  }
+}
+
+/** The user chose to refresh the failed item's link with the added URL. */
+async function relinkInstead(): Promise<void> {
+  if (!pendingAdd) return;
+  const { id, url } = pendingAdd;
+  try {
+    upsert(await commands.relinkItem(id, url.trim()), true);
+    addFormDone();
+  } catch (e) {
+    addOffer(null);
+    pendingAdd = null;
+    banner(relinkFailure(e).text);
   }
 }
 
@@ -375,33 +207,30 @@ async function saveSettings(): Promise<void> {
 async function start(): Promise<void> {
   await listen<UiEvent>("spool://event", (e) => onEvent(e.payload));
 
-  $("add-form").addEventListener("submit", async (e) => {
+  $("add-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const input = $("url-input") as HTMLInputElement;
-    const headers = ($("headers-input") as HTMLTextAreaElement).value;
-    const addButton = $("add-button") as HTMLButtonElement;
-    addButton.disabled = true;
-    addButton.textContent = "Adding…";
-    try {
-      const item = await invoke<Item>("add_item", { url: input.value, headers });
-      upsert(item);
-      input.value = "";
-      banner(null);
-    } catch (err) {
-      banner(`Cannot add this URL: ${errorMessage(err)}`);
-    } finally {
-      addButton.disabled = false;
-      addButton.textContent = "Add";
+    void add(false);
+  });
+  $("add-offer").addEventListener("click", (e) => {
+    const action = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]")?.dataset.action;
+    if (action === "offer-relink") void relinkInstead();
+    else if (action === "offer-copy") void add(true);
+    else if (action === "offer-cancel") {
+      pendingAdd = null;
+      addOffer(null);
     }
   });
   $("headers-toggle").addEventListener("click", () => $("headers-input").classList.toggle("hidden"));
   $("settings-toggle").addEventListener("click", () => $("settings").classList.toggle("hidden"));
   $("open-folder").addEventListener("click", () => {
-    invoke("open_cache_folder").catch((e) => banner(errorMessage(e)));
+    commands.openCacheFolder().catch((e) => banner(errorMessage(e)));
   });
   settingsForm().addEventListener("submit", (e) => {
     e.preventDefault();
-    void saveSettings();
+    void saveSettings().then((view) => {
+      if (view) port = view.port;
+      refreshChrome();
+    });
   });
   $("items").addEventListener("click", (e) => {
     const target = e.target as HTMLElement;
@@ -409,9 +238,21 @@ async function start(): Promise<void> {
     const row = target.closest<HTMLElement>("li[data-id]");
     if (b && row?.dataset.id) void act(row.dataset.id, b.dataset.action ?? "", row);
   });
+  // Enter in a row's new-URL field confirms it.
+  $("items").addEventListener("keydown", (e) => {
+    const target = e.target as HTMLElement;
+    const row = target.closest<HTMLElement>("li[data-id]");
+    if (e.key === "Enter" && target.dataset.role === "relink-url" && row?.dataset.id) {
+      e.preventDefault();
+      void act(row.dataset.id, "confirm-relink", row);
+    }
+  });
 
   try {
-    showSettings(await invoke<SettingsView>("get_settings"));
+    const view = await commands.getSettings();
+    port = view.port;
+    showSettings(view);
+    refreshChrome();
   } catch (e) {
     banner(`Cannot read the settings: ${errorMessage(e)}`);
   }

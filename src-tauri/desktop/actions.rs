@@ -18,12 +18,14 @@ use super::{menu, notify, Desktop};
 const EARLY_EXIT: Duration = Duration::from_secs(5);
 
 /// The one error shape the UI sees.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UiError {
     pub code: String,
     pub message: String,
     /// For `invalid_settings`: which fields, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(test, ts(as = "Option<Vec<FieldError>>", optional))]
     pub fields: Vec<FieldError>,
     /// The existing item the error is about: for `matches_failed_item`, the
     /// failed item whose link the UI offers to refresh.

@@ -118,8 +118,9 @@ fn copy_stream_url(app: AppHandle, desktop: State<'_, Desktop>, id: String) -> C
 }
 
 /// The settings form plus what the window shows beside it.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Serialize)]
-struct SettingsView {
+pub(super) struct SettingsView {
     form: SettingsForm,
     /// Where the cache lives (shown, not editable: `--data-dir` / `SPOOL_DATA_DIR`).
     cache_dir: String,

@@ -24,6 +24,7 @@ pub const MENU_INTERVAL: Duration = Duration::from_millis(500);
 const MAX_BAR_RANGES: usize = 256;
 
 /// An item as the window shows it.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UiItem {
     #[serde(flatten)]
@@ -71,6 +72,7 @@ pub fn bar_ranges(present: &RangeSet) -> Vec<[u64; 2]> {
 }
 
 /// What the window receives, as one Tauri event with a `type` tag.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum UiEvent {

@@ -5,9 +5,12 @@
 //! UI events and notifications), `menu` (tray labels as a pure function of
 //! the items), `tray` (the tray icon itself, not compiled in tests),
 //! `actions` (what commands and the tray menu both do), `commands` (thin
-//! Tauri commands that take item ids, never paths), `notify`.
+//! Tauri commands that take item ids, never paths), `notify`; `bindings`
+//! (a test: the UI's TypeScript types are the ones the Rust types render).
 
 pub mod actions;
+#[cfg(test)]
+mod bindings;
 pub mod commands;
 pub mod events;
 pub mod menu;

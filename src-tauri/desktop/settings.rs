@@ -51,6 +51,7 @@ impl Default for Settings {
 }
 
 /// The settings as the window's form shows and sends them: sizes as text.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SettingsForm {
     pub cache_cap: String,
@@ -63,6 +64,7 @@ pub struct SettingsForm {
 }
 
 /// One invalid field of a form, for the UI to show beside it.
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: &'static str,

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An item's life-cycle state as users and scripts see it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
@@ -27,6 +28,7 @@ impl ItemState {
 }
 
 /// One item as `spool ls --json` prints it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemView {
     pub id: String,
@@ -43,6 +45,7 @@ pub struct ItemView {
 }
 
 /// Why an item left the cache.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RemoveReason {

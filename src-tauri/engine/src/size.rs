@@ -41,19 +41,25 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     bytes.ok_or_else(|| format!("invalid size {text:?}: too large"))
 }
 
-/// A size for people: `1.5 GiB`, `12.0 MiB`, `512 B`.
+/// A size for people: `512 B`, `1.5 KiB`, `10.0 GiB`. Whole bytes below
+/// 1 KiB; else one decimal, rounded half up, in the largest unit that keeps
+/// the rounded number below 1024 (1023.96 KiB is `1.0 MiB`, not `1024.0 KiB`).
+/// Integer arithmetic, so the window's copy of this rule (`ui/format.ts`)
+/// gives the same text; both are checked against `testdata/format_size.json`.
 pub fn format_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if bytes < 1024 {
         return format!("{bytes} B");
     }
-    let mut value = bytes as f64 / 1024.0;
     let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
+    loop {
+        let divisor = 1u128 << (10 * (unit + 1));
+        let tenths = (u128::from(bytes) * 10 + divisor / 2) / divisor;
+        if tenths < 10_240 || unit + 1 == UNITS.len() {
+            return format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit]);
+        }
         unit += 1;
     }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 #[cfg(test)]
@@ -97,10 +103,21 @@ mod tests {
         }
     }
 
+    /// The table the window's formatting is tested against too.
+    const CASES: &str = include_str!("../testdata/format_size.json");
+
     #[test]
-    fn formats_for_people() {
-        assert_eq!(format_size(512), "512 B");
-        assert_eq!(format_size(1536), "1.5 KiB");
-        assert_eq!(format_size(10 << 30), "10.0 GiB");
+    fn formats_for_people_as_the_window_does() {
+        let cases: Vec<(u64, String)> = serde_json::from_str(CASES).unwrap();
+        assert!(cases.len() >= 10);
+        for (bytes, want) in cases {
+            assert_eq!(format_size(bytes), want, "{bytes}");
+        }
+    }
+
+    #[test]
+    fn formats_beyond_what_json_numbers_hold() {
+        assert_eq!(format_size(u64::MAX), "16384.0 PiB");
+        assert_eq!(format_size(1 << 60), "1024.0 PiB");
     }
 }

@@ -1,0 +1,29 @@
+// Every command the window invokes, with its argument names and result type
+// (the Rust commands are in src-tauri/desktop/commands.rs). Rejections are
+// `CommandError`s (errors.ts).
+import { invoke } from "@tauri-apps/api/core";
+import type { SettingsForm } from "./bindings/SettingsForm.ts";
+import type { SettingsView } from "./bindings/SettingsView.ts";
+import type { UiItem } from "./bindings/UiItem.ts";
+
+export const commands = {
+  listItems: () => invoke<UiItem[]>("list_items"),
+  /** `headers`: one `Name: value` per line. `newCopy`: add the URL even when
+   * it is the file of a failed item (else that is refused with
+   * `matches_failed_item`). */
+  addItem: (url: string, headers: string, newCopy: boolean) => invoke<UiItem>("add_item", { url, headers, newCopy }),
+  /** Gives a failed item a new URL of the same file; refused with
+   * `not_the_same_file` when the URL is another file. */
+  relinkItem: (id: string, url: string) => invoke<UiItem>("relink_item", { id, url }),
+  /** Returns the command that was started. */
+  playItem: (id: string) => invoke<string>("play_item", { id }),
+  pauseItem: (id: string) => invoke<UiItem>("pause_item", { id }),
+  resumeItem: (id: string) => invoke<UiItem>("resume_item", { id }),
+  pinItem: (id: string, pinned: boolean) => invoke<UiItem>("pin_item", { id, pinned }),
+  removeItem: (id: string) => invoke<null>("remove_item", { id }),
+  /** Puts the stream URL on the clipboard and returns it. */
+  copyStreamUrl: (id: string) => invoke<string>("copy_stream_url", { id }),
+  getSettings: () => invoke<SettingsView>("get_settings"),
+  saveSettings: (form: SettingsForm) => invoke<SettingsView>("save_settings", { form }),
+  openCacheFolder: () => invoke<null>("open_cache_folder"),
+};
