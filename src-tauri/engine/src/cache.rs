@@ -150,7 +150,7 @@ fn admission(items: &[Arc<Item>], room: u64) -> Vec<(String, u64)> {
                 id: item.id().to_string(),
                 need: size.saturating_sub(st.written.total()),
                 running: st.hold.is_none(),
-                created: item.source.created,
+                created: item.created,
             })
         })
         .collect();
