@@ -108,16 +108,35 @@ pub fn waiting_reason(free: u64, min_free: u64) -> String {
     )
 }
 
-/// Grants outstanding (granted, not yet written), by fetch.
+/// One fetch's grant in the ledger.
+#[derive(Debug)]
+struct Entry {
+    item: String,
+    /// Granted and not yet written.
+    left: u64,
+}
+
+/// Grants outstanding, by fetch.
 #[derive(Debug, Default)]
 struct Ledger {
-    grants: HashMap<u64, u64>,
+    grants: HashMap<u64, Entry>,
     next: u64,
 }
 
 impl Ledger {
     fn outstanding(&self) -> u64 {
-        self.grants.values().sum()
+        self.grants.values().map(|e| e.left).sum()
+    }
+
+    /// Another fetch of `item` than `key` still holds granted bytes.
+    fn siblings_hold(&self, item: &str, key: u64) -> bool {
+        self.grants.iter().any(|(k, e)| *k != key && e.item == item && e.left > 0)
+    }
+
+    fn set(&mut self, key: u64, left: u64) {
+        if let Some(entry) = self.grants.get_mut(&key) {
+            entry.left = left;
+        }
     }
 }
 
@@ -127,11 +146,16 @@ pub(crate) struct Space {
     ledger: Mutex<Ledger>,
 }
 
-/// A grant could not be given: the item waits. Carries what was measured.
+/// A grant could not be given. Carries what was measured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NoRoom {
     pub free: u64,
     pub min_free: u64,
+    /// Other fetches of the item still hold granted bytes: this one waits
+    /// for them to be written (or returned) before its item waits. Stopping
+    /// the item at once would throw those grants away, and near the edge
+    /// could stop it before its first bytes were written.
+    pub siblings_hold: bool,
 }
 
 impl NoRoom {
@@ -157,15 +181,23 @@ impl Space {
         self.ledger().outstanding()
     }
 
-    /// An empty grant for one fetch; returned to the ledger when dropped.
-    pub fn grant(self: &Arc<Self>) -> Grant {
+    /// An empty grant for one fetch of `item`; returned to the ledger when
+    /// dropped.
+    pub fn grant(self: &Arc<Self>, item: &str) -> Grant {
         let mut ledger = self.ledger();
         ledger.next += 1;
         let key = ledger.next;
-        ledger.grants.insert(key, 0);
+        ledger.grants.insert(
+            key,
+            Entry {
+                item: item.to_string(),
+                left: 0,
+            },
+        );
         Grant {
             space: self.clone(),
             key,
+            item: item.to_string(),
             left: 0,
         }
     }
@@ -175,13 +207,15 @@ impl Space {
 pub(crate) struct Grant {
     space: Arc<Space>,
     key: u64,
+    item: String,
     /// Mirror of the ledger's entry: only this fetch changes it.
     left: u64,
 }
 
 impl Grant {
     /// Makes sure `n` bytes may be written, asking for the next grant if
-    /// needed; `span` is the most the fetch will still write.
+    /// needed; `span` is the most the fetch will still write. Refused, the
+    /// grant gives back what it held (less than `n`, of no use to it now).
     pub fn cover(&mut self, n: u64, span: u64, min_free: u64) -> Result<(), NoRoom> {
         if n <= self.left {
             return Ok(());
@@ -192,16 +226,25 @@ impl Grant {
         // A statvfs is a few microseconds: as cheap as the write it guards.
         // Unmeasurable: grant, and leave it to ENOSPC (see `download`).
         let free = self.space.store.free_space().unwrap_or(u64::MAX);
-        let granted = grant_size(free, ledger.outstanding(), min_free, want, span).ok_or(NoRoom { free, min_free })?;
+        let Some(granted) = grant_size(free, ledger.outstanding(), min_free, want, span) else {
+            self.left = 0;
+            ledger.set(self.key, 0);
+            let siblings_hold = ledger.siblings_hold(&self.item, self.key);
+            return Err(NoRoom {
+                free,
+                min_free,
+                siblings_hold,
+            });
+        };
         self.left += granted;
-        ledger.grants.insert(self.key, self.left);
+        ledger.set(self.key, self.left);
         Ok(())
     }
 
     /// `n` bytes were written (or will not be): they leave the ledger.
     pub fn spend(&mut self, n: u64) {
         self.left = self.left.saturating_sub(n);
-        self.space.ledger().grants.insert(self.key, self.left);
+        self.space.ledger().set(self.key, self.left);
     }
 }
 
@@ -297,8 +340,9 @@ mod tests {
     fn a_grant_counts_until_written_and_is_returned_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let space = Space::new(Store::open(dir.path()).unwrap());
-        let mut a = space.grant();
-        let mut b = space.grant();
+        let mut a = space.grant("i");
+        let mut b = space.grant("i");
+        let mut other = space.grant("j");
         a.cover(1000, u64::MAX, 0).expect("room on the test disk");
         assert_eq!(space.outstanding(), GRANT);
         a.spend(1000);
@@ -308,12 +352,18 @@ mod tests {
         assert_eq!(space.outstanding(), GRANT - 1000);
         b.cover(10, 10, 0).unwrap();
         assert_eq!(space.outstanding(), GRANT - 1000 + 10);
-        drop(a);
-        assert_eq!(space.outstanding(), 10);
-        // A reserve larger than the disk: refused, with what was measured.
+        // A reserve larger than the disk: refused, with what was measured;
+        // b gives back its 10 bytes, and a sibling still holds a grant.
         let refused = b.cover(11, u64::MAX, u64::MAX).unwrap_err();
         assert_eq!(refused.min_free, u64::MAX);
+        assert!(refused.siblings_hold);
         assert!(refused.reason().starts_with("waiting for disk space: "));
+        assert_eq!(space.outstanding(), GRANT - 1000);
+        // Another item's grants are not siblings.
+        assert!(!other.cover(1, u64::MAX, u64::MAX).unwrap_err().siblings_hold);
+        drop(a);
+        assert_eq!(space.outstanding(), 0);
+        assert!(!b.cover(11, u64::MAX, u64::MAX).unwrap_err().siblings_hold);
         drop(b);
         assert_eq!(space.outstanding(), 0);
     }

@@ -9,6 +9,7 @@ use reqwest::Response;
 
 use super::origin::{self, Answer, Body, FetchError};
 use super::{finish, Outcome};
+use crate::disk::{Grant, NoRoom};
 use crate::engine::Shared;
 use crate::events::Event;
 use crate::item::{Item, WorkerSlot};
@@ -157,7 +158,7 @@ async fn stream_body(
     let timeout = shared.config.origin_timeout;
     let mut offset = body_start;
     // Every byte written is granted first: the reserve holds at any speed.
-    let mut grant = shared.space.grant();
+    let mut grant = shared.space.grant(item.id());
     loop {
         give_way(shared, item, slot).await;
         let chunk = match tokio::time::timeout(timeout, response.chunk()).await {
@@ -186,7 +187,7 @@ async fn stream_body(
             shared.rate.take(to - from).await;
             item.rate.take(to - from).await;
             let bytes = &chunk[(from - chunk_start) as usize..(to - chunk_start) as usize];
-            if let Err(no_room) = grant.cover(to - from, end - from, shared.limits().min_free) {
+            if let Err(no_room) = cover(shared, item, &mut grant, to - from, end - from).await {
                 return Outcome::NoRoom(no_room);
             }
             // A page-cache write: quick enough to do in place. Fsync is not.
@@ -231,6 +232,33 @@ async fn stream_body(
     }
     Outcome::Done
 }
+
+/// Grants the next `n` bytes of a fetch that will write at most `span`
+/// more (see [`crate::disk`]). While other fetches of the item still hold
+/// granted bytes, a refused fetch waits for them to be written and asks
+/// again (its response unread meanwhile); the last one refused stops the
+/// item.
+async fn cover(shared: &Shared, item: &Item, grant: &mut Grant, n: u64, span: u64) -> Result<(), NoRoom> {
+    loop {
+        // Subscribed before asking, so a write after the refusal is not missed.
+        let mut changes = item.changes();
+        let no_room = match grant.cover(n, span, shared.limits().min_free) {
+            Ok(()) => return Ok(()),
+            Err(no_room) if !no_room.siblings_hold => return Err(no_room),
+            Err(no_room) => no_room,
+        };
+        // A sibling's write wakes it; the tick covers one that ends without
+        // writing (its grant returns when it drops).
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return Err(no_room) },
+            () = tokio::time::sleep(SIBLING_TICK) => {}
+        }
+    }
+}
+
+/// How often a fetch refused disk space looks again while its siblings
+/// still hold grants.
+const SIBLING_TICK: Duration = Duration::from_millis(50);
 
 /// A fetch stands by while the item keeps changing (the fetch it gives way
 /// to makes progress); this long without a change, it goes on, since that
