@@ -249,11 +249,40 @@ async fn adding_the_file_of_a_failed_item_suggests_a_relink() {
     );
     assert_eq!(t.engine.items().len(), 1, "nothing was added");
 
-    let copy = t
-        .engine
-        .add_with(&fresh, &[], AddOptions { new_copy: true })
+    // The control API says the same, naming the item for a client to offer
+    // its relink; `new_copy` adds a second copy.
+    let api = format!("http://127.0.0.1:{}/api/items", t.port());
+    let token = t.engine.info().control_token;
+    let post = |body: serde_json::Value| {
+        crate::util::http()
+            .post(&api)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let refused = post(serde_json::json!({ "url": fresh })).await.expect("POST");
+    assert_eq!(refused.status(), 409);
+    let error: serde_json::Value = refused.json().await.expect("JSON error");
+    assert_eq!(error["code"], "matches_failed_item");
+    assert_eq!(error["item"], item.id.as_str());
+    assert_eq!(t.engine.items().len(), 1, "nothing was added");
+    let added = post(serde_json::json!({ "url": fresh, "new_copy": true }))
         .await
-        .expect("a new copy when asked for");
+        .expect("POST");
+    assert_eq!(added.status(), 201, "a new copy when asked for");
+    let copy: ItemView = added.json().await.expect("the item");
     assert_ne!(copy.id, item.id);
     assert_eq!(t.engine.items().len(), 2);
+
+    // The engine's own option, for the desktop.
+    let copy2 = t
+        .engine
+        .add_with(
+            &origin.signed_url(Duration::from_secs(601)),
+            &[],
+            AddOptions { new_copy: true },
+        )
+        .await
+        .expect("a new copy when asked for");
+    assert!(copy2.id != item.id && copy2.id != copy.id);
 }

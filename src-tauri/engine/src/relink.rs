@@ -440,6 +440,16 @@ mod tests {
         }
     }
 
+    #[test]
+    fn origin_faults_become_the_engines_errors() {
+        let status = origin_error(FetchError::Definitive("origin answered 403 Forbidden".into()));
+        assert!(matches!(status, Error::OriginStatus { ref status } if status == "403 Forbidden"));
+        let unreachable = origin_error(FetchError::Unreachable("connection refused by h".into()));
+        assert!(matches!(unreachable, Error::OriginUnreachable(_)));
+        let transient = origin_error(FetchError::transient("origin answered 503 Service Unavailable"));
+        assert_eq!(transient.code(), "origin_status");
+    }
+
     fn meta(name: &str, size: Option<u64>, etag: Option<&str>) -> ItemMeta {
         ItemMeta {
             name: name.into(),
