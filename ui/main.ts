@@ -101,7 +101,9 @@ async function relink(id: string, row: HTMLElement): Promise<void> {
     return;
   }
   try {
-    upsert(await commands.relinkItem(id, url), true);
+    const item = await commands.relinkItem(id, url);
+    upsert(item, true);
+    toast(`${item.name}: link refreshed`);
   } catch (e) {
     const failure = relinkFailure(e);
     if (failure.where === "row") relinkError(row, failure.text);
@@ -162,9 +164,8 @@ function addFormDone(): void {
   addOffer(null);
 }
 
-async function add(newCopy: boolean): Promise<void> {
-  const url = ($("url-input") as HTMLInputElement).value;
-  const headers = ($("headers-input") as HTMLTextAreaElement).value;
+/** Adds `url`; `newCopy`: even when it is the file of a failed item. */
+async function add(url: string, headers: string, newCopy: boolean): Promise<void> {
   const addButton = $("add-button") as HTMLButtonElement;
   addButton.disabled = true;
   addButton.textContent = "Adding…";
@@ -193,8 +194,10 @@ async function relinkInstead(): Promise<void> {
   if (!pendingAdd) return;
   const { id, url } = pendingAdd;
   try {
-    upsert(await commands.relinkItem(id, url.trim()), true);
+    const item = await commands.relinkItem(id, url.trim());
+    upsert(item, true);
     addFormDone();
+    toast(`${item.name}: link refreshed`);
   } catch (e) {
     addOffer(null);
     pendingAdd = null;
@@ -209,12 +212,14 @@ async function start(): Promise<void> {
 
   $("add-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    void add(false);
+    const url = ($("url-input") as HTMLInputElement).value;
+    const headers = ($("headers-input") as HTMLTextAreaElement).value;
+    void add(url, headers, false);
   });
   $("add-offer").addEventListener("click", (e) => {
     const action = (e.target as HTMLElement).closest<HTMLButtonElement>("button[data-action]")?.dataset.action;
     if (action === "offer-relink") void relinkInstead();
-    else if (action === "offer-copy") void add(true);
+    else if (action === "offer-copy" && pendingAdd) void add(pendingAdd.url, pendingAdd.headers, true);
     else if (action === "offer-cancel") {
       pendingAdd = null;
       addOffer(null);

@@ -103,6 +103,7 @@ return {
   state: row.querySelector('[data-role=state]').textContent,
   pct: (row.querySelector('.pct') || {}).textContent || null,
   parts: row.querySelectorAll('.bar .part').length,
+  probe: row.querySelector('.bar').dataset.probe || null,
 };
 "#;
 
@@ -245,12 +246,24 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     let name = "Night-Sky-Timelapse-4K.mkv";
     let first = until("the film's row", || row(&session, name)).await;
     let id = first["id"].as_str().expect("row id").to_string();
+    // Progress updates the row's nodes in place: a mark put on its bar now
+    // stays while the percentage moves (until completion changes the buttons).
+    session
+        .execute(
+            "document.querySelector(`li[data-id=\"${arguments[0]}\"] .bar`).dataset.probe = 'kept'; return null;",
+            &[Value::from(id.as_str())],
+        )
+        .await;
     let mut percents = std::collections::BTreeSet::new();
+    let mut in_place = std::collections::BTreeSet::new();
     let deadline = Instant::now() + PATIENCE;
     loop {
         let r = row(&session, name).await.expect("the film's row");
         if let Some(p) = r["pct"].as_str() {
             percents.insert(p.to_string());
+            if r["probe"] == "kept" {
+                in_place.insert(p.to_string());
+            }
         }
         if r["state"] == "Complete" {
             break;
@@ -264,6 +277,10 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     assert!(
         percents.len() >= 3,
         "progress reached the row as it happened (seen {percents:?})"
+    );
+    assert!(
+        in_place.len() >= 2,
+        "progress updated the row in place (seen {in_place:?} on the first bar node, {percents:?} in all)"
     );
     assert_eq!(row(&session, name).await.expect("row")["pct"], "100 %");
 
