@@ -11,6 +11,7 @@ mod framing;
 mod hostile;
 mod items;
 mod limits;
+mod load;
 mod ranges;
 mod security;
 mod streaming;
