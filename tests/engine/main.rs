@@ -13,6 +13,7 @@ mod framing;
 mod hostile;
 mod items;
 mod limits;
+mod load;
 mod ranges;
 mod relink;
 mod security;

@@ -52,6 +52,15 @@ impl WorkerSlot {
     }
 }
 
+/// Where an open reader reads or waits, and since when it is there: while
+/// the bytes there are missing, how long it has waited (the scheduler serves
+/// the longest-waiting reader first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Demand {
+    pub pos: u64,
+    pub since: Instant,
+}
+
 /// Mutable state of an item, behind `Item::state`.
 #[derive(Debug)]
 pub(crate) struct Runtime {
@@ -74,7 +83,7 @@ pub(crate) struct Runtime {
     pub space_wait: bool,
     /// Where each open reader reads or waits, by reader id (until it ends);
     /// it waits there while those bytes are missing.
-    pub demands: HashMap<u64, u64>,
+    pub demands: HashMap<u64, Demand>,
     pub workers: Vec<WorkerSlot>,
     pub next_worker: u64,
     /// Bytes written since the last checkpoint.
@@ -394,14 +403,23 @@ impl ReaderGuard {
                     // streams: it tells the fetch it reads behind to keep the
                     // link (`schedule::gives_way`); on present bytes it plans
                     // nothing, so no kick.
-                    st.demands.insert(self.id, pos);
+                    st.demands.insert(
+                        self.id,
+                        Demand {
+                            pos,
+                            since: Instant::now(),
+                        },
+                    );
                     return Ok(Readable::Run(run));
                 }
                 if st.meta.size.is_some_and(|size| pos >= size) {
                     st.demands.remove(&self.id);
                     return Ok(Readable::End);
                 }
-                if st.demands.insert(self.id, pos) != Some(pos) {
+                // Waiting on: its wait is counted from when it came here.
+                if st.demands.get(&self.id).is_none_or(|d| d.pos != pos) {
+                    let since = Instant::now();
+                    st.demands.insert(self.id, Demand { pos, since });
                     item.kick.notify_one();
                 }
             }

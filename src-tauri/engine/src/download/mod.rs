@@ -193,6 +193,13 @@ fn wants_supervisor(item: &Item) -> bool {
 
 type Start = (WorkerSlot, Option<Response>);
 
+/// When every connection serves readers, how long a reader waits before it
+/// takes one, and how long a fetch serves its readers before giving its
+/// connection up (see [`schedule::plan`]): readers' turns.
+const READER_TURN: Duration = Duration::from_secs(1);
+/// How often the supervisor looks again while a reader waits.
+const REPLAN_WHILE_WAITING: Duration = Duration::from_millis(250);
+
 /// Looks at the item and decides which fetches to start or stop.
 fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (Step, Vec<Start>) {
     let config = &shared.config;
@@ -227,7 +234,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     match st.meta.size.filter(|_| ranged) {
         None => {
             // One sequential fetch: the origin must be probed, or cannot seek.
-            let waiting = st.demands.values().any(|&d| !st.written.covers(d, d + 1));
+            let waiting = st.demands.values().any(|d| !st.written.covers(d.pos, d.pos + 1));
             if !background && !waiting {
                 st.cancel_workers();
             } else if st.workers.is_empty() {
@@ -240,7 +247,14 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
         }
         Some(size) => {
             let fetches = fetches(&st, config.seek_threshold);
-            let demands: Vec<u64> = st.demands.values().copied().collect();
+            let demands: Vec<schedule::Demand> = st
+                .demands
+                .values()
+                .map(|d| schedule::Demand {
+                    at: d.pos,
+                    waited: now.saturating_duration_since(d.since),
+                })
+                .collect();
             let actions = schedule::plan(&schedule::Inputs {
                 size,
                 present: &st.written,
@@ -250,6 +264,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
                 background,
                 seek_threshold: config.seek_threshold,
                 min_split: config.seek_threshold.max(1 << 20),
+                patience: READER_TURN,
             });
             for action in actions {
                 match action {
@@ -274,7 +289,10 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
             }
         }
     }
-    (Step::Wait(None), starts)
+    // A reader still waiting may take a connection once it has waited its
+    // turn: look again soon rather than at the next kick.
+    let waiting = st.demands.values().any(|d| !st.written.covers(d.pos, d.pos + 1));
+    (Step::Wait(waiting.then(|| now + REPLAN_WHILE_WAITING)), starts)
 }
 
 /// Whether fetch `slot` should stand by for a reader another fetch feeds
@@ -284,7 +302,7 @@ fn gives_way(st: &Runtime, slot: u64, seek_threshold: u64) -> bool {
     if st.demands.is_empty() || st.workers.len() < 2 {
         return false;
     }
-    let readers: Vec<u64> = st.demands.values().copied().collect();
+    let readers: Vec<u64> = st.demands.values().map(|d| d.pos).collect();
     schedule::gives_way(slot, &fetches(st, seek_threshold), &readers)
 }
 
@@ -297,6 +315,7 @@ fn fetches(st: &Runtime, seek_threshold: u64) -> Vec<schedule::Fetch> {
             pos: w.pos,
             end: w.end,
             reach: w.reach(seek_threshold),
+            age: w.started.elapsed(),
         })
         .collect()
 }
