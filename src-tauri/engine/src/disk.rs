@@ -130,7 +130,9 @@ impl Ledger {
 
     /// Another fetch of `item` than `key` still holds granted bytes.
     fn siblings_hold(&self, item: &str, key: u64) -> bool {
-        self.grants.iter().any(|(k, e)| *k != key && e.item == item && e.left > 0)
+        self.grants
+            .iter()
+            .any(|(k, e)| *k != key && e.item == item && e.left > 0)
     }
 
     fn set(&mut self, key: u64, left: u64) {
@@ -294,7 +296,10 @@ mod tests {
         assert!(resumes(8 * MIB + four, 0, 8 * MIB, 4, None));
         assert!(!resumes(8 * MIB + four, 1, 8 * MIB, 4, None));
         assert!(resumes(8 * MIB + GRANT, 0, 8 * MIB, 1, None));
-        assert!(resumes(8 * MIB + GRANT, 0, 8 * MIB, 0, None), "at least one connection");
+        assert!(
+            resumes(8 * MIB + GRANT, 0, 8 * MIB, 0, None),
+            "at least one connection"
+        );
         assert!(!resumes(0, 0, 8 * MIB, 1, None));
         // Room for all it still needs: it can complete.
         assert!(resumes(8 * MIB + 3 * MIB, 0, 8 * MIB, 4, Some(3 * MIB)));
