@@ -55,7 +55,7 @@ enum Command {
         /// Largest size of the cache, e.g. 10GiB, 500MB, 104857600.
         #[arg(long, value_parser = parse_size, value_name = "SIZE")]
         cache_cap: Option<u64>,
-        /// Free disk space to keep; below it downloads pause (default 1GiB).
+        /// Free disk space downloads never write into; they wait for more (default 1GiB).
         #[arg(long, value_parser = parse_size, value_name = "SIZE")]
         min_free: Option<u64>,
         /// Origin connections per item (segmented download; default 4).
