@@ -13,14 +13,10 @@ const GUI_LIBRARIES: [&str; 6] = ["gtk", "gdk", "webkit", "javascriptcore", "sou
 
 /// The libraries `ldd` lists for the binary under test that are GUI ones.
 fn gui_libraries() -> Vec<String> {
-    let out = run(
-        {
-            let mut cmd = Command::new("ldd");
-            cmd.arg(SPOOL);
-            cmd
-        },
-        PATIENCE,
-    );
+    // ldd comes with libc (libc-bin): it is there wherever the binary runs.
+    let mut ldd = Command::new("ldd");
+    ldd.arg(SPOOL);
+    let out = run(ldd, PATIENCE);
     out.expect_ok("ldd (libc-bin) on the spool binary");
     out.stdout
         .lines()
