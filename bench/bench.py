@@ -463,17 +463,21 @@ class Bench:
                 self.restart_spool()
                 url = self.spool.stream_url(item_id)
                 hwm["idle"].append(proc_status(self.spool.pid, "VmHWM"))
+                idle_split = (proc_status(self.spool.pid, "RssAnon"),
+                              proc_status(self.spool.pid, "RssFile"))
                 procs = [subprocess.Popen(["curl", "-sS", "--fail", "-o", "/dev/null",
                                            "-w", "%{size_download}", url],
                                           stdout=subprocess.PIPE, text=True)
                          for _ in range(n)]
                 peak = [0]
+                file_peak = [0]  # RssFile: the binary's and libraries' pages
                 sampling = threading.Event()
 
                 def sample(pid=self.spool.pid):
                     while not sampling.is_set():
                         try:
                             peak[0] = max(peak[0], proc_status(pid, "RssAnon"))
+                            file_peak[0] = max(file_peak[0], proc_status(pid, "RssFile"))
                         except (OSError, KeyError):
                             return
                         sampling.wait(0.01)
@@ -492,6 +496,9 @@ class Bench:
                         stop_process(pr)
                 hwm[name].append(proc_status(self.spool.pid, "VmHWM"))
                 anon[name].append(peak[0])
+                log(f"7 {name}: idle RssAnon {idle_split[0] / MIB:.1f} + RssFile "
+                    f"{idle_split[1] / MIB:.1f} MiB; with {n} streams peak RssAnon "
+                    f"{peak[0] / MIB:.1f}, RssFile {file_peak[0] / MIB:.1f} MiB")
             log(f"7 rep {rep}: VmHWM {hwm['small'][-1] / MIB:.1f} MiB "
                 f"({self.size('small.bin') // MIB} MiB file), {hwm['big'][-1] / MIB:.1f} MiB "
                 f"({self.size('big.bin') // MIB} MiB file), idle {hwm['idle'][-1] / MIB:.1f} MiB")

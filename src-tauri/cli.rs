@@ -19,6 +19,13 @@ use spool_engine::{Config, Engine, ItemView};
     version,
     about = "Stream remote media to your player while it downloads into a local cache"
 )]
+#[cfg_attr(
+    not(feature = "desktop"),
+    command(
+        version = concat!(env!("CARGO_PKG_VERSION"), " (headless)"),
+        after_help = "This is the headless build: it has no desktop app, so `spool` and `spool URL` only say so."
+    )
+)]
 struct Cli {
     /// Data directory (items, metadata); default: the per-user data directory.
     #[arg(long, env = "SPOOL_DATA_DIR", global = true, value_name = "DIR")]
@@ -55,7 +62,7 @@ enum Command {
         /// Largest size of the cache, e.g. 10GiB, 500MB, 104857600.
         #[arg(long, value_parser = parse_size, value_name = "SIZE")]
         cache_cap: Option<u64>,
-        /// Free disk space to keep; below it downloads pause (default 1GiB).
+        /// Free disk space downloads never write into; they wait for more (default 1GiB).
         #[arg(long, value_parser = parse_size, value_name = "SIZE")]
         min_free: Option<u64>,
         /// Origin connections per item (segmented download; default 4).
@@ -104,13 +111,7 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     if cli.command.is_none() {
-        // The desktop app runs Tauri's event loop on this thread, so no
-        // runtime of our own here (Tauri brings one).
-        init_logging("info");
-        return match spool_desktop::desktop::run(data_dir, cli.url) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => fail(&e.into()),
-        };
+        return desktop(data_dir, cli.url);
     }
     let serving = matches!(cli.command, Some(Command::Serve { .. }));
     init_logging(if serving { "info" } else { "warn" });
@@ -123,6 +124,31 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e),
     }
+}
+
+/// `spool` and `spool URL`: the desktop app.
+#[cfg(feature = "desktop")]
+fn desktop(data_dir: PathBuf, url: Option<String>) -> ExitCode {
+    // The desktop app runs Tauri's event loop on this thread, so no
+    // runtime of our own here (Tauri brings one).
+    init_logging("info");
+    match spool_desktop::desktop::run(data_dir, url) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.into()),
+    }
+}
+
+/// The headless build has no desktop app: say so and what works instead.
+/// Exit 2, a usage error: this invocation is not one this build offers.
+#[cfg(not(feature = "desktop"))]
+fn desktop(_data_dir: PathBuf, url: Option<String>) -> ExitCode {
+    let instead = match url {
+        Some(url) => format!("`spool add {url}` adds it to a running engine (`spool serve`)"),
+        None => "`spool serve` runs the engine; `spool add URL`, `spool ls` and the other commands use it"
+            .to_string(),
+    };
+    eprintln!("spool: this is the headless build (no desktop app); {instead}");
+    ExitCode::from(2)
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {

@@ -2,9 +2,8 @@
 import type { UiError } from "./bindings/UiError.ts";
 
 /** A command's rejection. `item` names the failed item that an added URL
- * is the same file as (`matches_failed_item`); declared here until the
- * Rust `UiError` carries it and ui/bindings/ is regenerated. */
-export type CommandError = UiError & { item?: string | null };
+ * is the same file as (`matches_failed_item`). */
+export type CommandError = UiError;
 
 /** Any rejection as a `CommandError` (Tauri rejects with the serialized
  * `UiError`; anything else, e.g. a missing command, is text). */

@@ -30,6 +30,7 @@ pub struct UiError {
     /// The existing item the error is about: for `matches_failed_item`, the
     /// failed item whose link the UI offers to refresh.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
     pub item: Option<String>,
 }
 

@@ -7,6 +7,7 @@ mod commands;
 mod crash;
 mod errors;
 mod files;
+mod headless;
 mod lifecycle;
 mod playback;
 mod relink;

@@ -115,7 +115,10 @@ async fn the_reserve_holds_at_full_speed_and_the_item_waits_for_space() {
 
     // The first bytes are on disk and play at once while it waits.
     let present = engine.engine.present(&item.id).expect("present ranges");
-    assert!(present.covers(0, 65536), "the first bytes were fetched first: {present:?}");
+    assert!(
+        present.covers(0, 65536),
+        "the first bytes were fetched first: {present:?}"
+    );
     let head = bounded("the first bytes while waiting", async {
         http()
             .get(&item.stream_url)
@@ -126,7 +129,9 @@ async fn the_reserve_holds_at_full_speed_and_the_item_waits_for_space() {
     })
     .await;
     assert_eq!(head.status(), 206);
-    let head = bounded("the first bytes' body", head.bytes()).await.expect("body");
+    let head = bounded("the first bytes' body", head.bytes())
+        .await
+        .expect("body");
     assert_bytes(&head, &bytes[..65536], "the first bytes");
 
     // A read of bytes not on disk is answered (its length declared) and
@@ -156,7 +161,11 @@ async fn the_reserve_holds_at_full_speed_and_the_item_waits_for_space() {
         .await
         .expect("the read's task")
         .expect("its body");
-    assert_bytes(&missing, &bytes[gap as usize..gap as usize + 65536], "the waiting read");
+    assert_bytes(
+        &missing,
+        &bytes[gap as usize..gap as usize + 65536],
+        "the waiting read",
+    );
     let on_disk = std::fs::read(data_dir.join("items").join(&item.id).join("data")).expect("data file");
     assert_bytes(&on_disk, &bytes, "the completed file");
 
@@ -172,5 +181,74 @@ async fn the_reserve_holds_at_full_speed_and_the_item_waits_for_space() {
         lowest >= reserve - GRANT,
         "free space dropped to {lowest} bytes, below the reserve ({reserve}) minus one grant ({GRANT})"
     );
+    drop(engine);
+}
+
+// Admission: a second download that does not fit beside the first waits
+// for it, without writing a byte, instead of both filling half the disk;
+// once the first is done it goes as far as space allows, and when the user
+// removes the first it completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_that_does_not_fit_beside_another_waits_its_turn() {
+    let Some(fs) = Tmpfs::mount("48m") else { return };
+    let reserve = 8 * MIB as u64;
+    let data_dir = fs.dir.path().join("data");
+    let engine = TestEngine::with(|c| {
+        c.data_dir = data_dir.clone();
+        c.min_free = reserve;
+    })
+    .await;
+    // 40 MiB above the reserve: room for one 24 MiB file, not two.
+    let first_bytes = content(24 * MIB, 22);
+    let second_bytes = content(24 * MIB, 23);
+    let throttled = Faults {
+        rate: Some(4 * MIB as u64),
+        ..Faults::default()
+    };
+    let first_origin = Origin::start(first_bytes.clone(), throttled).await;
+    let second_origin = Origin::start(second_bytes.clone(), Faults::default()).await;
+    let sampler = Sampler::start(fs.dir.path().to_path_buf());
+
+    let first = engine.add(&first_origin.url()).await;
+    let second = engine.add(&second_origin.url()).await;
+    let waiting = engine.item(&second.id);
+    assert_eq!(waiting.state, ItemState::Paused, "{waiting:?}");
+    assert!(
+        waiting
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("after other downloads"),
+        "{waiting:?}"
+    );
+    assert_eq!(waiting.downloaded, 0, "it waits before its first byte");
+    assert_eq!(
+        second_origin.gets().len(),
+        1,
+        "no request beyond the probe of `add`"
+    );
+
+    // The first completes; the second then goes as far as space allows.
+    engine.wait_complete(&first.id).await;
+    let stopped = engine
+        .wait_item(&second.id, "the second to stop at the reserve", |v| {
+            v.downloaded > 0
+                && v.state == ItemState::Paused
+                && v.error.as_deref().unwrap_or("").contains("free, keeping")
+        })
+        .await;
+    assert!(stopped.downloaded < second_bytes.len() as u64, "{stopped:?}");
+
+    // The user removes the first: the second resumes by itself.
+    engine.engine.remove(&first.id).await.expect("remove the first");
+    engine.wait_complete(&second.id).await;
+    let on_disk = std::fs::read(data_dir.join("items").join(&second.id).join("data")).expect("data file");
+    assert_bytes(&on_disk, &second_bytes, "the second file");
+    let lowest = sampler.lowest();
+    println!(
+        "lowest free space sampled: {:.2} MiB; reserve 8 MiB",
+        lowest as f64 / MIB as f64
+    );
+    assert!(lowest >= reserve - GRANT, "free space dropped to {lowest} bytes");
     drop(engine);
 }

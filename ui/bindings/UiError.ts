@@ -8,4 +8,9 @@ export type UiError = { code: string, message: string,
 /**
  * For `invalid_settings`: which fields, and why.
  */
-fields?: Array<FieldError>, };
+fields?: Array<FieldError>, 
+/**
+ * The existing item the error is about: for `matches_failed_item`, the
+ * failed item whose link the UI offers to refresh.
+ */
+item?: string, };

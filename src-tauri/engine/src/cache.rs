@@ -129,7 +129,10 @@ pub(crate) async fn enforce(shared: &Arc<Shared>) {
         let space = Space {
             free,
             outstanding,
-            admission: held_for_space.iter().find(|(id, _)| id == item.id()).map(|(_, left)| *left),
+            admission: held_for_space
+                .iter()
+                .find(|(id, _)| id == item.id())
+                .map(|(_, left)| *left),
         };
         let hold = hold_reason(&mut item.lock(), &space, &limits, fits);
         set_hold(shared, item, hold);

@@ -10,7 +10,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Upper bound on the bytes the cache may occupy on disk.
     pub cache_cap: u64,
-    /// Free space to keep on the cache's filesystem; below it downloads pause.
+    /// Free space to keep on the cache's filesystem: downloads never write
+    /// into it (see `disk`).
     pub min_free: u64,
     /// Origin connections one item may use at once.
     pub connections_per_item: usize,

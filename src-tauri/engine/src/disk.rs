@@ -8,18 +8,23 @@
 //! `free - outstanding grants >= min_free + grant`: the bytes granted but not
 //! yet written are counted as used. A write takes its bytes from its grant
 //! and gives them back to the ledger only once it is in the file (free space
-//! has then dropped by as much), so the sum never overstates what is left.
+//! has then dropped by as much), so what is counted as used is never less
+//! than what will be.
 //! Free space therefore stays at or above the reserve, short only of the
 //! block rounding of a write and what other programs write meanwhile; the
 //! promise made (and tested) is "never below the reserve minus one grant".
 //!
-//! A fetch that cannot get a grant stops its item, which waits ("waiting
-//! for disk space: …") until [`resumes`] says there is room for a grant per
-//! connection (or for the rest of the item) again, checked with the
-//! cache's limits (see `cache`).
+//! Near the edge grants shrink to what is left. A fetch that cannot get
+//! one gives back what it held and, while other fetches of its item still
+//! hold granted bytes, waits for them to be written; the last one refused
+//! stops its item, which waits ("waiting for disk space: …") until
+//! [`resumes`] says there is room for a grant per connection (or for the
+//! rest of the item) again, checked with the cache's limits (see `cache`).
+//! Meanwhile bytes on disk stream as ever, and a read of bytes not there
+//! waits for them like any read ahead of the download.
 //!
-//! Grants are per fetch, not per item: a fetch's writes are sequential, so
-//! its grant needs no further bookkeeping, and dropping the [`Grant`] when
+//! Grants are per fetch (tagged with their item): a fetch's writes are
+//! sequential, so its grant needs no further bookkeeping, and dropping the [`Grant`] when
 //! the fetch ends (done, stopped, failed, cancelled) returns what is left.
 //!
 //! Admission ([`admit`]) is the other half: a known-size download claims
@@ -130,7 +135,9 @@ impl Ledger {
 
     /// Another fetch of `item` than `key` still holds granted bytes.
     fn siblings_hold(&self, item: &str, key: u64) -> bool {
-        self.grants.iter().any(|(k, e)| *k != key && e.item == item && e.left > 0)
+        self.grants
+            .iter()
+            .any(|(k, e)| *k != key && e.item == item && e.left > 0)
     }
 
     fn set(&mut self, key: u64, left: u64) {
@@ -294,7 +301,10 @@ mod tests {
         assert!(resumes(8 * MIB + four, 0, 8 * MIB, 4, None));
         assert!(!resumes(8 * MIB + four, 1, 8 * MIB, 4, None));
         assert!(resumes(8 * MIB + GRANT, 0, 8 * MIB, 1, None));
-        assert!(resumes(8 * MIB + GRANT, 0, 8 * MIB, 0, None), "at least one connection");
+        assert!(
+            resumes(8 * MIB + GRANT, 0, 8 * MIB, 0, None),
+            "at least one connection"
+        );
         assert!(!resumes(0, 0, 8 * MIB, 1, None));
         // Room for all it still needs: it can complete.
         assert!(resumes(8 * MIB + 3 * MIB, 0, 8 * MIB, 4, Some(3 * MIB)));
