@@ -8,7 +8,7 @@
 //! With a D-Bus session it also starts `dunst` (a real notification server)
 //! and checks that the completion notification reached it.
 
-#[path = "../support/mod.rs"]
+#[path = "../../src-tauri/engine/tests/support/mod.rs"]
 mod support;
 
 mod webdriver;
