@@ -1,6 +1,6 @@
 //! The real `spool` binary, driven as users and scripts drive it.
 
-#[path = "../support/mod.rs"]
+#[path = "../../src-tauri/engine/tests/support/mod.rs"]
 mod support;
 
 mod commands;

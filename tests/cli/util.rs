@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
@@ -167,43 +167,17 @@ fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<String>
 
 /// Waits for `child` to exit, up to `limit`.
 pub fn wait_exit(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
+    crate::support::poll("the process to exit", limit, Duration::from_millis(10), || {
+        child.try_wait().ok().flatten()
+    })
 }
 
 /// Kills a child when dropped (any child: CLI runs, mpv, ffmpeg).
-pub struct Reaper(pub Child);
-
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        if let Ok(None) = self.0.try_wait() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
+pub use crate::support::ChildGuard as Reaper;
 
 /// Polls `f` every 50 ms until it returns `Some`, for at most [`PATIENCE`].
-pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = f() {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            eprintln!("gave up waiting for {what}");
-            return None;
-        }
-        thread::sleep(POLL);
-    }
+pub fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> Option<T> {
+    crate::support::poll(what, PATIENCE, POLL, f)
 }
 
 /// A running `spool serve`. Dropping it kills the process.

@@ -8,13 +8,13 @@
 //! With a D-Bus session it also starts `dunst` (a real notification server)
 //! and checks that the completion notification reached it.
 
-#[path = "../support/mod.rs"]
+#[path = "../../src-tauri/engine/tests/support/mod.rs"]
 mod support;
 
 mod webdriver;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -25,15 +25,7 @@ const SPOOL: &str = env!("CARGO_BIN_EXE_spool");
 /// Upper bound of every wait: a failure, never a fixed sleep.
 const PATIENCE: Duration = Duration::from_secs(60);
 
-/// A child process killed when the test ends, however it ends.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::ChildGuard as Guard;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -58,20 +50,13 @@ fn tauri_driver() -> PathBuf {
     }
 }
 
-/// Polls `check` until it returns `Some`, or panics with `what`.
-async fn until<T, F, Fut>(what: &str, mut check: F) -> T
+/// Polls `check` every 100 ms until it returns `Some`, or panics with `what`.
+async fn until<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    support::until(what, PATIENCE, Duration::from_millis(100), check).await
 }
 
 fn spool_ls(data: &Path) -> Vec<Value> {
@@ -163,7 +148,10 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     .await;
 
     // A real notification server on the session bus, and a bus monitor.
-    let on_bus = session_bus();
+    let on_bus = support::require(
+        session_bus(),
+        "no D-Bus session (run under dbus-run-session): the notification check",
+    );
     let monitor_log = sandbox.path().join("dbus-monitor.log");
     let mut _dunst = None;
     let mut _monitor = None;
@@ -182,8 +170,6 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
                 .spawn()
                 .expect("start dbus-monitor"),
         ));
-    } else {
-        eprintln!("no D-Bus session: the notification check is skipped");
     }
 
     let driver_port = free_port();
@@ -544,8 +530,7 @@ fn menu_of(bus_name: &str) -> Option<Vec<MenuEntry>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb and a D-Bus session: run by scripts/test"]
 async fn tray_menu_shows_live_state_and_quit_shuts_down() {
-    if !session_bus() {
-        eprintln!("no D-Bus session: skipped");
+    if !support::require(session_bus(), "no D-Bus session (run under dbus-run-session)") {
         return;
     }
     let sandbox = tempfile::Builder::new()

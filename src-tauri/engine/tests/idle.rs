@@ -2,10 +2,10 @@
 //! so this test has a test binary of its own (cargo runs test binaries one
 //! after another, and nothing else runs in this one).
 
-#[path = "../support/mod.rs"]
+#[path = "support/mod.rs"]
 mod support;
 #[allow(dead_code)]
-#[path = "../engine/util.rs"]
+#[path = "engine/util.rs"]
 mod util;
 
 use std::time::Duration;

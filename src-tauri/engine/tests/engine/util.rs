@@ -23,12 +23,8 @@ pub use crate::support::content;
 
 /// Looks at `cond` every 5 ms until it holds; panics after [`WAIT`].
 pub async fn until(what: &str, mut cond: impl FnMut() -> bool) {
-    bounded(what, async {
-        while !cond() {
-            sleep(Duration::from_millis(5)).await;
-        }
-    })
-    .await;
+    let every = Duration::from_millis(5);
+    crate::support::until(what, WAIT, every, || std::future::ready(cond().then_some(()))).await;
 }
 
 /// Awaits `fut`, panicking with `what` if it takes longer than [`WAIT`].
@@ -392,12 +388,8 @@ impl Tmpfs {
     /// under CI (`CI` set, where it runs as root) and skips it elsewhere.
     pub fn mount(size: &str) -> Option<Tmpfs> {
         // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "mounting a tmpfs needs root, and CI must run this test as root"
-            );
-            eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+        let root = unsafe { libc::geteuid() } == 0;
+        if !crate::support::require(root, "mounting a tmpfs needs root (CI runs as root)") {
             return None;
         }
         let dir = tempfile::tempdir().expect("mount point");
