@@ -232,13 +232,12 @@ async fn commit(shared: &Shared, item: &Item, generation: u64, url: String, new:
         st.meta.clone()
     };
     let store = shared.store.clone();
-    let saved = tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await;
-    if !matches!(saved, Ok(Ok(()))) {
+    let saved = crate::download::persist::joined(
+        tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await,
+    );
+    if let Err(e) = saved {
         // `item.json` has the new URL and wins over the state's copy.
-        tracing::warn!(
-            "item {}: cannot save its state after a relink: {saved:?}",
-            item.id()
-        );
+        tracing::warn!("item {}: cannot save its state after a relink: {e}", item.id());
     }
     tracing::info!("item {}: relinked", item.id());
     Ok(())

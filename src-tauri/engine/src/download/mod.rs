@@ -6,7 +6,7 @@
 mod fetch;
 pub mod limit;
 pub(crate) mod origin;
-mod persist;
+pub(crate) mod persist;
 pub mod schedule;
 mod thread;
 
