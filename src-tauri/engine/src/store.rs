@@ -207,10 +207,11 @@ impl Store {
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             if !is_dir {
                 // Spool writes nothing directly under `items/`.
-                let removed = fs::remove_file(&dir);
-                loaded
-                    .notes
-                    .push(format!("removed the stray file {}: {removed:?}", dir.display()));
+                let note = match fs::remove_file(&dir) {
+                    Ok(()) => format!("removed the stray file {}", dir.display()),
+                    Err(e) => format!("cannot remove the stray file {}: {e}", dir.display()),
+                };
+                loaded.notes.push(note);
                 continue;
             }
             let id = entry.file_name().to_string_lossy().into_owned();
@@ -230,10 +231,15 @@ impl Store {
                     rebuild_identity,
                 } => {
                     if rebuild_identity {
-                        let rebuilt = self.write_identity(&source);
-                        loaded.notes.push(format!(
-                            "item {id}: item.json was damaged; rebuilt from the copy in state.json: {rebuilt:?}"
-                        ));
+                        let note = match self.write_identity(&source) {
+                            Ok(()) => format!(
+                                "item {id}: item.json was damaged; rebuilt from the copy in state.json"
+                            ),
+                            Err(e) => format!(
+                                "item {id}: item.json was damaged; cannot rebuild it from state.json: {e}"
+                            ),
+                        };
+                        loaded.notes.push(note);
                     }
                     loaded.items.push((source, meta));
                 }
@@ -242,11 +248,11 @@ impl Store {
                     loaded.damaged.push(DamagedItem { id, meta, reason });
                 }
                 salvage::Verdict::Empty => {
-                    let removed = fs::remove_dir_all(&dir);
-                    loaded.notes.push(format!(
-                        "removed the empty item directory {}: {removed:?}",
-                        dir.display()
-                    ));
+                    let note = match fs::remove_dir_all(&dir) {
+                        Ok(()) => format!("removed the empty item directory {}", dir.display()),
+                        Err(e) => format!("cannot remove the empty item directory {}: {e}", dir.display()),
+                    };
+                    loaded.notes.push(note);
                 }
             }
         }
