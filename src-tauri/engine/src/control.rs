@@ -149,7 +149,14 @@ fn events(shared: &Arc<Shared>) -> Response<ProxyBody> {
         .take_until(async move { cancel.cancelled().await })
         .map(|event| {
             let line = match event {
-                Ok(event) => format!("data: {}\n\n", serde_json::to_string(&event).unwrap_or_default()),
+                Ok(event) => match serde_json::to_string(&event) {
+                    Ok(json) => format!("data: {json}\n\n"),
+                    // Never an empty event: tell the client to re-read the list.
+                    Err(e) => {
+                        tracing::warn!("cannot serialize an event: {e}");
+                        "event: lagged\ndata: 1\n\n".to_string()
+                    }
+                },
                 // Lagged: tell the client to re-read the list.
                 Err(missed) => format!("event: lagged\ndata: {missed}\n\n"),
             };
@@ -209,7 +216,13 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response<ProxyBody> {
 }
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {
-    let bytes = serde_json::to_vec(value).unwrap_or_default();
+    let (status, bytes) = match serde_json::to_vec(value) {
+        Ok(bytes) => (status, bytes),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(r#"{{"code":"internal","message":"cannot serialize the answer: {e}"}}"#).into_bytes(),
+        ),
+    };
     let mut response = Response::new(body::full(bytes));
     *response.status_mut() = status;
     response
@@ -221,6 +234,14 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<ProxyBody> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_that_cannot_be_serialized_is_a_500_not_an_empty_body() {
+        // JSON maps need string keys: a tuple key cannot be serialized.
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let response = json(StatusCode::OK, &bad);
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
 
     #[test]
     fn bearer_token_must_match_exactly() {

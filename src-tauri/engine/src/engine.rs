@@ -274,22 +274,19 @@ impl Engine {
                         Some(response)
                     }
                     Err(e) => {
-                        tracing::warn!("probe of a new item: {}", e.message());
+                        tracing::warn!("probe of a new item: {}", e);
                         None
                     }
                 }
             }
-            Err(origin::FetchError::Definitive(m)) | Err(origin::FetchError::Unreachable(m)) => {
-                return Err(if m.starts_with("origin answered") {
-                    Error::OriginStatus {
-                        status: m.trim_start_matches("origin answered ").to_string(),
-                    }
-                } else {
-                    Error::OriginUnreachable(m)
+            Err(e) if e.is_definitive() || matches!(e, origin::FetchError::Unreachable { .. }) => {
+                return Err(match e {
+                    origin::FetchError::Refused { status } => Error::OriginStatus { status },
+                    other => Error::OriginUnreachable(other.to_string()),
                 });
             }
             Err(e) => {
-                tracing::info!("origin not ready yet ({}); the download will retry", e.message());
+                tracing::info!("origin not ready yet ({}); the download will retry", e);
                 if matches!(
                     e,
                     origin::FetchError::Transient {

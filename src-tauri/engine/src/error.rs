@@ -22,8 +22,8 @@ pub enum Error {
     #[error("invalid header {header:?}: {reason}")]
     InvalidHeader { header: String, reason: String },
     /// The origin gave a definitive answer: 401, 403, 404, 410, …
-    #[error("origin answered {status}")]
-    OriginStatus { status: String },
+    #[error("origin answered {}", crate::download::origin::describe(*status))]
+    OriginStatus { status: reqwest::StatusCode },
     /// The origin cannot be reached at all: unknown host, refused connection.
     #[error("{0}")]
     OriginUnreachable(String),

@@ -232,13 +232,12 @@ async fn commit(shared: &Shared, item: &Item, generation: u64, url: String, new:
         st.meta.clone()
     };
     let store = shared.store.clone();
-    let saved = tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await;
-    if !matches!(saved, Ok(Ok(()))) {
+    let saved = crate::download::persist::joined(
+        tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await,
+    );
+    if let Err(e) = saved {
         // `item.json` has the new URL and wins over the state's copy.
-        tracing::warn!(
-            "item {}: cannot save its state after a relink: {saved:?}",
-            item.id()
-        );
+        tracing::warn!("item {}: cannot save its state after a relink: {e}", item.id());
     }
     tracing::info!("item {}: relinked", item.id());
     Ok(())
@@ -355,12 +354,9 @@ impl Check {
 
 /// An origin request that failed, as the engine's error.
 pub(crate) fn origin_error(e: FetchError) -> Error {
-    let message = e.message().to_string();
-    match message.strip_prefix("origin answered ") {
-        Some(status) => Error::OriginStatus {
-            status: status.to_string(),
-        },
-        None => Error::OriginUnreachable(message),
+    match e.status() {
+        Some(status) => Error::OriginStatus { status },
+        None => Error::OriginUnreachable(e.to_string()),
     }
 }
 
@@ -440,14 +436,29 @@ mod tests {
         }
     }
 
+    use reqwest::StatusCode;
+
     #[test]
     fn origin_faults_become_the_engines_errors() {
-        let status = origin_error(FetchError::Definitive("origin answered 403 Forbidden".into()));
-        assert!(matches!(status, Error::OriginStatus { ref status } if status == "403 Forbidden"));
-        let unreachable = origin_error(FetchError::Unreachable("connection refused by h".into()));
+        let status = origin_error(FetchError::Refused {
+            status: StatusCode::FORBIDDEN,
+        });
+        assert!(matches!(status, Error::OriginStatus { status } if status == StatusCode::FORBIDDEN));
+        assert_eq!(status.to_string(), "origin answered 403 Forbidden");
+        let unreachable = origin_error(FetchError::Unreachable {
+            message: "connection refused by h".into(),
+        });
         assert!(matches!(unreachable, Error::OriginUnreachable(_)));
-        let transient = origin_error(FetchError::transient("origin answered 503 Service Unavailable"));
+        assert_eq!(unreachable.to_string(), "connection refused by h");
+        let transient = origin_error(FetchError::Transient {
+            status: Some(StatusCode::SERVICE_UNAVAILABLE),
+            message: "origin answered 503 Service Unavailable".into(),
+            retry_after: None,
+        });
         assert_eq!(transient.code(), "origin_status");
+        assert_eq!(transient.to_string(), "origin answered 503 Service Unavailable");
+        let redirects = origin_error(FetchError::TooManyRedirects { cause: "loop".into() });
+        assert_eq!(redirects.code(), "origin_unreachable");
     }
 
     fn meta(name: &str, size: Option<u64>, etag: Option<&str>) -> ItemMeta {

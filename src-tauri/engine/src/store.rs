@@ -178,7 +178,8 @@ impl Store {
 
     pub fn write_engine_file(&self, info: &EngineFile) -> Result<()> {
         let path = self.root.join("engine.json");
-        write_atomically(&path, &to_json(info))
+        to_json(info)
+            .and_then(|json| write_atomically(&path, &json))
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     }
 
@@ -206,10 +207,11 @@ impl Store {
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             if !is_dir {
                 // Spool writes nothing directly under `items/`.
-                let removed = fs::remove_file(&dir);
-                loaded
-                    .notes
-                    .push(format!("removed the stray file {}: {removed:?}", dir.display()));
+                let note = match fs::remove_file(&dir) {
+                    Ok(()) => format!("removed the stray file {}", dir.display()),
+                    Err(e) => format!("cannot remove the stray file {}: {e}", dir.display()),
+                };
+                loaded.notes.push(note);
                 continue;
             }
             let id = entry.file_name().to_string_lossy().into_owned();
@@ -229,10 +231,15 @@ impl Store {
                     rebuild_identity,
                 } => {
                     if rebuild_identity {
-                        let rebuilt = self.write_identity(&source);
-                        loaded.notes.push(format!(
-                            "item {id}: item.json was damaged; rebuilt from the copy in state.json: {rebuilt:?}"
-                        ));
+                        let note = match self.write_identity(&source) {
+                            Ok(()) => format!(
+                                "item {id}: item.json was damaged; rebuilt from the copy in state.json"
+                            ),
+                            Err(e) => format!(
+                                "item {id}: item.json was damaged; cannot rebuild it from state.json: {e}"
+                            ),
+                        };
+                        loaded.notes.push(note);
                     }
                     loaded.items.push((source, meta));
                 }
@@ -241,11 +248,11 @@ impl Store {
                     loaded.damaged.push(DamagedItem { id, meta, reason });
                 }
                 salvage::Verdict::Empty => {
-                    let removed = fs::remove_dir_all(&dir);
-                    loaded.notes.push(format!(
-                        "removed the empty item directory {}: {removed:?}",
-                        dir.display()
-                    ));
+                    let note = match fs::remove_dir_all(&dir) {
+                        Ok(()) => format!("removed the empty item directory {}", dir.display()),
+                        Err(e) => format!("cannot remove the empty item directory {}: {e}", dir.display()),
+                    };
+                    loaded.notes.push(note);
                 }
             }
         }
@@ -267,7 +274,7 @@ impl Store {
 
     /// Writes `item.json` atomically (a relink rewrites it with the new URL).
     pub fn write_identity(&self, source: &ItemSource) -> io::Result<()> {
-        write_atomically(&self.item_dir(&source.id).join("item.json"), &to_json(source))
+        write_atomically(&self.item_dir(&source.id).join("item.json"), &to_json(source)?)
     }
 
     /// Writes `state.json` atomically: temp file, fsync, rename, fsync dir.
@@ -283,7 +290,7 @@ impl Store {
             meta,
             identity: source,
         };
-        write_atomically(&self.item_dir(&source.id).join("state.json"), &to_json(&out))
+        write_atomically(&self.item_dir(&source.id).join("state.json"), &to_json(&out)?)
     }
 
     /// Opens (creating if needed) an item's data file for reading and writing.
@@ -349,10 +356,9 @@ pub fn read_engine_file(root: &Path) -> io::Result<Option<EngineFile>> {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serializing these plain structs cannot fail (string keys, no maps with
-    // non-string keys, no custom serializers that error).
-    serde_json::to_vec_pretty(value).unwrap_or_default()
+fn to_json<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    // An error here would otherwise write an empty file over good state.
+    serde_json::to_vec_pretty(value).map_err(io::Error::other)
 }
 
 /// A metadata file as [`salvage`] judges it; reasons read after the
@@ -430,6 +436,8 @@ fn free_space(path: &Path) -> io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c_path = CString::new(path.as_os_str().as_bytes())
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs is a plain C struct of integers, for which all zero
+    // bytes are a valid value; the call below fills it in.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: c_path is a valid NUL-terminated string and stat a valid out-pointer.
     if unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) } != 0 {

@@ -6,7 +6,7 @@
 mod fetch;
 pub mod limit;
 pub(crate) mod origin;
-mod persist;
+pub(crate) mod persist;
 pub mod schedule;
 mod thread;
 
@@ -327,9 +327,9 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
         st.workers.retain(|w| w.id != slot);
         match &outcome {
             Outcome::Done | Outcome::Stopped | Outcome::Changed(_) => {}
-            Outcome::Fault(FetchError::Definitive(message)) => {
-                tracing::warn!("item {}: {message}", item.id());
-                st.meta.failure = Some(message.clone());
+            Outcome::Fault(fault) if fault.is_definitive() => {
+                tracing::warn!("item {}: {fault}", item.id());
+                st.meta.failure = Some(fault.to_string());
                 st.cancel_workers();
             }
             Outcome::Fault(fault) => {
@@ -337,7 +337,7 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
                 tracing::info!(
                     "item {}: {} (fault {}, retrying in {} ms)",
                     item.id(),
-                    fault.message(),
+                    fault,
                     st.failures,
                     wait.as_millis()
                 );
@@ -378,7 +378,7 @@ pub(crate) fn book_fault(st: &mut Runtime, fault: &FetchError) -> Duration {
         _ => None,
     };
     let wait = backoff(st.failures).max(retry_after.unwrap_or_default().min(Duration::from_secs(60)));
-    st.last_error = Some(fault.message().to_string());
+    st.last_error = Some(fault.to_string());
     st.retry_at = Some(Instant::now() + wait);
     wait
 }

@@ -9,29 +9,56 @@ use reqwest::{Response, StatusCode};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FetchError {
     /// The origin said no for good (401, 403, 404, 410, …): fail at once.
-    Definitive(String),
+    Refused { status: StatusCode },
+    /// Redirects that never end: fail at once.
+    TooManyRedirects { cause: String },
     /// The host does not resolve or refuses connections: definitive when a
     /// user adds a URL, retried during a download (a server restarting).
-    Unreachable(String),
-    /// Worth retrying: 5xx, 408, 429, reset, timeout, short body.
+    Unreachable { message: String },
+    /// Worth retrying: 5xx, 408, 429 (with their status), reset, timeout,
+    /// short body.
     Transient {
+        status: Option<StatusCode>,
         message: String,
         retry_after: Option<Duration>,
     },
 }
 
+impl std::fmt::Display for FetchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FetchError::Refused { status } => write!(f, "origin answered {}", describe(*status)),
+            FetchError::TooManyRedirects { cause } => write!(f, "too many redirects: {cause}"),
+            FetchError::Unreachable { message } | FetchError::Transient { message, .. } => {
+                f.write_str(message)
+            }
+        }
+    }
+}
+
 impl FetchError {
     pub fn transient(message: impl Into<String>) -> Self {
         FetchError::Transient {
+            status: None,
             message: message.into(),
             retry_after: None,
         }
     }
 
-    pub fn message(&self) -> &str {
+    /// A failure that no retry will mend: the item fails at once.
+    pub fn is_definitive(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Refused { .. } | FetchError::TooManyRedirects { .. }
+        )
+    }
+
+    /// The HTTP status the origin answered with, if it answered.
+    pub fn status(&self) -> Option<StatusCode> {
         match self {
-            FetchError::Definitive(m) | FetchError::Unreachable(m) => m,
-            FetchError::Transient { message, .. } => message,
+            FetchError::Refused { status } => Some(*status),
+            FetchError::Transient { status, .. } => *status,
+            FetchError::TooManyRedirects { .. } | FetchError::Unreachable { .. } => None,
         }
     }
 }
@@ -153,23 +180,24 @@ fn check_status(response: Response) -> Result<Response, FetchError> {
     if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
         return Ok(response);
     }
-    let described = describe(status);
     let transient = status.is_server_error()
         || status == StatusCode::REQUEST_TIMEOUT
         || status == StatusCode::TOO_MANY_REQUESTS;
     if transient {
+        let described = describe(status);
         Err(FetchError::Transient {
+            status: Some(status),
             message: format!("origin answered {described}"),
             retry_after: retry_after(response.headers()),
         })
     } else {
         // 3xx here means a redirect loop or one reqwest would not follow.
-        Err(FetchError::Definitive(format!("origin answered {described}")))
+        Err(FetchError::Refused { status })
     }
 }
 
 /// `401 Unauthorized`.
-fn describe(status: StatusCode) -> String {
+pub(crate) fn describe(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("{} {reason}", status.as_u16()),
         None => status.as_u16().to_string(),
@@ -191,7 +219,7 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> FetchError {
         return FetchError::transient(format!("origin timed out: {chain}"));
     }
     if e.is_redirect() {
-        return FetchError::Definitive(format!("too many redirects: {chain}"));
+        return FetchError::TooManyRedirects { cause: chain };
     }
     if e.is_connect() {
         let host = e
@@ -203,12 +231,18 @@ pub(crate) fn classify_error(e: &reqwest::Error) -> FetchError {
             || lower.contains("failed to lookup")
             || lower.contains("name or service not known")
         {
-            return FetchError::Unreachable(format!("cannot resolve host {host}"));
+            return FetchError::Unreachable {
+                message: format!("cannot resolve host {host}"),
+            };
         }
         if lower.contains("connection refused") {
-            return FetchError::Unreachable(format!("connection refused by {host}"));
+            return FetchError::Unreachable {
+                message: format!("connection refused by {host}"),
+            };
         }
-        return FetchError::Unreachable(format!("cannot connect to {host}: {chain}"));
+        return FetchError::Unreachable {
+            message: format!("cannot connect to {host}: {chain}"),
+        };
     }
     FetchError::transient(format!("origin connection failed: {chain}"))
 }

@@ -20,9 +20,9 @@ pub(crate) async fn checkpoint(shared: &Shared, item: &Item) {
         (st.file.clone(), st.written.clone(), st.meta.generation, unsynced)
     };
     if unsynced > 0 {
-        let synced = tokio::task::spawn_blocking(move || file.sync_data()).await;
-        if !matches!(synced, Ok(Ok(()))) {
-            tracing::warn!("item {}: fsync of the data file failed: {synced:?}", item.id());
+        let synced = joined(tokio::task::spawn_blocking(move || file.sync_data()).await);
+        if let Err(e) = synced {
+            tracing::warn!("item {}: fsync of the data file failed: {e}", item.id());
             item.lock().unsynced += unsynced;
             return;
         }
@@ -50,9 +50,9 @@ async fn write_meta(shared: &Shared, item: &Item, meta: ItemMeta) {
     }
     let store = shared.store.clone();
     let source = item.source();
-    let saved = tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await;
-    if !matches!(saved, Ok(Ok(()))) {
-        tracing::warn!("item {}: cannot save its state: {saved:?}", item.id());
+    let saved = joined(tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await);
+    if let Err(e) = saved {
+        tracing::warn!("item {}: cannot save its state: {e}", item.id());
     }
 }
 
@@ -66,11 +66,11 @@ pub(super) async fn reset_content(shared: &Shared, item: &Item, reason: &str) {
     let _saving = item.save_lock.lock().await;
     let store = shared.store.clone();
     let id = item.id().to_string();
-    let file = match tokio::task::spawn_blocking(move || store.create_next_data(&id)).await {
-        Ok(Ok(file)) => file,
-        other => {
+    let file = match joined(tokio::task::spawn_blocking(move || store.create_next_data(&id)).await) {
+        Ok(file) => file,
+        Err(e) => {
             let mut st = item.lock();
-            st.meta.failure = Some(format!("cannot create a new data file: {other:?}"));
+            st.meta.failure = Some(format!("cannot create a new data file: {e}"));
             st.cancel_workers();
             return;
         }
@@ -108,4 +108,26 @@ pub(super) async fn reset_content(shared: &Shared, item: &Item, reason: &str) {
         id: item.id().to_string(),
         reason: format!("the origin's file changed: {reason}"),
     });
+}
+
+/// The result of blocking disk work, with a task that died counted as an
+/// I/O failure, so callers have one error to show.
+pub(crate) fn joined<T>(r: Result<std::io::Result<T>, tokio::task::JoinError>) -> std::io::Result<T> {
+    r.map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_task_that_died_reads_as_an_io_error_with_text() {
+        let ok = joined(tokio::task::spawn_blocking(|| Ok::<_, std::io::Error>(7)).await);
+        assert_eq!(ok.unwrap(), 7);
+        let failed =
+            joined(tokio::task::spawn_blocking(|| Err::<u8, _>(std::io::Error::other("disk full"))).await);
+        assert_eq!(failed.unwrap_err().to_string(), "disk full");
+        let died = joined::<u8>(tokio::task::spawn_blocking(|| panic!("boom")).await);
+        assert!(!format!("{}", died.unwrap_err()).contains("Err("));
+    }
 }
