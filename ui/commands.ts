@@ -1,6 +1,6 @@
 // Every command the window invokes, with its argument names and result type
 // (the Rust commands are in src-tauri/desktop/commands.rs). Rejections are
-// `CommandError`s (errors.ts).
+// `UiError`s (see `asCommandError` in errors.ts).
 import { invoke } from "@tauri-apps/api/core";
 import type { SettingsForm } from "./bindings/SettingsForm.ts";
 import type { SettingsView } from "./bindings/SettingsView.ts";

@@ -1,16 +1,14 @@
 // What a rejected command means for the window. Pure, unit-tested.
 import type { UiError } from "./bindings/UiError.ts";
 
-/** A command's rejection. `item` names the failed item that an added URL
- * is the same file as (`matches_failed_item`). */
-export type CommandError = UiError;
-
-/** Any rejection as a `CommandError` (Tauri rejects with the serialized
- * `UiError`; anything else, e.g. a missing command, is text). */
-export function asCommandError(e: unknown): CommandError {
+/** Any rejection of a command as a `UiError` (Tauri rejects with the
+ * serialized `UiError`; anything else, e.g. a missing command, is text).
+ * `item` names the failed item an added URL is the same file as
+ * (`matches_failed_item`). */
+export function asCommandError(e: unknown): UiError {
   if (typeof e === "object" && e !== null && "message" in e) {
-    const o = e as Partial<CommandError>;
-    const err: CommandError = { code: typeof o.code === "string" ? o.code : "unknown", message: String(o.message) };
+    const o = e as Partial<UiError>;
+    const err: UiError = { code: typeof o.code === "string" ? o.code : "unknown", message: String(o.message) };
     if (Array.isArray(o.fields)) err.fields = o.fields;
     if (typeof o.item === "string") err.item = o.item;
     return err;

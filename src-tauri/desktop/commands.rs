@@ -48,14 +48,13 @@ fn list_items(desktop: State<'_, Desktop>) -> Vec<UiItem> {
 
 /// `headers`: one `Name: value` per line; blank lines are ignored.
 /// `new_copy`: add the file even if it is a failed item's (else the error
-/// `matches_failed_item` names that item, for "Refresh link"); a window
-/// that does not send it gets `false`.
+/// `matches_failed_item` names that item, for "Refresh link").
 #[tauri::command]
 async fn add_item(
     desktop: State<'_, Desktop>,
     url: String,
     headers: String,
-    new_copy: Option<bool>,
+    new_copy: bool,
 ) -> CommandResult<UiItem> {
     let headers: Vec<String> = headers
         .lines()
@@ -63,9 +62,7 @@ async fn add_item(
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect();
-    let options = spool_engine::AddOptions {
-        new_copy: new_copy.unwrap_or(false),
-    };
+    let options = spool_engine::AddOptions { new_copy };
     let view = desktop.engine.add_with(url.trim(), &headers, options).await?;
     ui_item(&desktop, &view.id)
 }
@@ -148,10 +145,8 @@ fn save_settings(
     form: SettingsForm,
 ) -> CommandResult<SettingsView> {
     let new = settings::validate(&form).map_err(|fields| UiError {
-        code: "invalid_settings".to_string(),
-        message: "some settings are not valid".to_string(),
         fields,
-        item: None,
+        ..UiError::new("invalid_settings", "some settings are not valid")
     })?;
     let old = desktop.settings().clone();
     if new.start_at_login != old.start_at_login {

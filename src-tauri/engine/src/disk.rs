@@ -32,6 +32,7 @@
 //! downloads do not each fill half the disk and both stall.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::size::format_size;
@@ -117,8 +118,15 @@ pub fn waiting_reason(free: u64, min_free: u64) -> String {
 #[derive(Debug)]
 struct Entry {
     item: String,
-    /// Granted and not yet written.
-    left: u64,
+    /// Granted and not yet written. Shared with the fetch's [`Grant`]: the
+    /// fetch spends from it on every write without taking the ledger's lock.
+    left: Arc<AtomicU64>,
+}
+
+impl Entry {
+    fn left(&self) -> u64 {
+        self.left.load(Ordering::Acquire)
+    }
 }
 
 /// Grants outstanding, by fetch.
@@ -130,20 +138,14 @@ struct Ledger {
 
 impl Ledger {
     fn outstanding(&self) -> u64 {
-        self.grants.values().map(|e| e.left).sum()
+        self.grants.values().map(Entry::left).sum()
     }
 
     /// Another fetch of `item` than `key` still holds granted bytes.
     fn siblings_hold(&self, item: &str, key: u64) -> bool {
         self.grants
             .iter()
-            .any(|(k, e)| *k != key && e.item == item && e.left > 0)
-    }
-
-    fn set(&mut self, key: u64, left: u64) {
-        if let Some(entry) = self.grants.get_mut(&key) {
-            entry.left = left;
-        }
+            .any(|(k, e)| *k != key && e.item == item && e.left() > 0)
     }
 }
 
@@ -191,21 +193,20 @@ impl Space {
     /// An empty grant for one fetch of `item`; returned to the ledger when
     /// dropped.
     pub fn grant(self: &Arc<Self>, item: &str) -> Grant {
+        let left = Arc::new(AtomicU64::new(0));
         let mut ledger = self.ledger();
         ledger.next += 1;
         let key = ledger.next;
-        ledger.grants.insert(
-            key,
-            Entry {
-                item: item.to_string(),
-                left: 0,
-            },
-        );
+        let entry = Entry {
+            item: item.to_string(),
+            left: left.clone(),
+        };
+        ledger.grants.insert(key, entry);
         Grant {
             space: self.clone(),
             key,
             item: item.to_string(),
-            left: 0,
+            left,
         }
     }
 }
@@ -215,43 +216,47 @@ pub(crate) struct Grant {
     space: Arc<Space>,
     key: u64,
     item: String,
-    /// Mirror of the ledger's entry: only this fetch changes it.
-    left: u64,
+    /// Granted and not yet written: the ledger reads the same counter.
+    left: Arc<AtomicU64>,
 }
 
 impl Grant {
+    /// Whether `n` more bytes are granted already: the common case, with
+    /// no lock and no measurement.
+    pub fn holds(&self, n: u64) -> bool {
+        n <= self.left.load(Ordering::Acquire)
+    }
+
     /// Makes sure `n` bytes may be written, asking for the next grant if
     /// needed; `span` is the most the fetch will still write. Refused, the
     /// grant gives back what it held (less than `n`, of no use to it now).
     pub fn cover(&mut self, n: u64, span: u64, min_free: u64) -> Result<(), NoRoom> {
-        if n <= self.left {
+        if self.holds(n) {
             return Ok(());
         }
-        let want = n - self.left;
-        let mut ledger = self.space.ledger();
+        let ledger = self.space.ledger();
+        let left = self.left.load(Ordering::Acquire);
         // Measured under the lock, so two fetches never spend the same room.
         // A statvfs is a few microseconds: as cheap as the write it guards.
         // Unmeasurable: grant, and leave it to ENOSPC (see `download`).
         let free = self.space.store.free_space().unwrap_or(u64::MAX);
-        let Some(granted) = grant_size(free, ledger.outstanding(), min_free, want, span) else {
-            self.left = 0;
-            ledger.set(self.key, 0);
-            let siblings_hold = ledger.siblings_hold(&self.item, self.key);
+        let Some(granted) = grant_size(free, ledger.outstanding(), min_free, n - left, span) else {
+            self.left.store(0, Ordering::Release);
             return Err(NoRoom {
                 free,
                 min_free,
-                siblings_hold,
+                siblings_hold: ledger.siblings_hold(&self.item, self.key),
             });
         };
-        self.left += granted;
-        ledger.set(self.key, self.left);
+        self.left.store(left + granted, Ordering::Release);
         Ok(())
     }
 
-    /// `n` bytes were written (or will not be): they leave the ledger.
+    /// `n` bytes were written (or will not be): they leave the ledger. Only
+    /// once they are in the file, since free space has then dropped by them.
     pub fn spend(&mut self, n: u64) {
-        self.left = self.left.saturating_sub(n);
-        self.space.ledger().set(self.key, self.left);
+        let left = self.left.load(Ordering::Acquire);
+        self.left.store(left.saturating_sub(n), Ordering::Release);
     }
 }
 

@@ -280,10 +280,7 @@ impl Engine {
                 }
             }
             Err(e) if e.is_definitive() || matches!(e, origin::FetchError::Unreachable { .. }) => {
-                return Err(match e {
-                    origin::FetchError::Refused { status } => Error::OriginStatus { status },
-                    other => Error::OriginUnreachable(other.to_string()),
-                });
+                return Err(e.into());
             }
             Err(e) => {
                 tracing::info!("origin not ready yet ({}); the download will retry", e);

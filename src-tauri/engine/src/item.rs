@@ -52,13 +52,13 @@ impl WorkerSlot {
     }
 }
 
-/// Where an open reader reads or waits, and since when it is there: while
-/// the bytes there are missing, how long it has waited (the scheduler serves
-/// the longest-waiting reader first).
+/// Where an open reader reads or waits, and since when it waits there
+/// (`None` while it streams bytes already present): the scheduler serves
+/// the longest-waiting reader first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Demand {
     pub pos: u64,
-    pub since: Instant,
+    pub waiting_since: Option<Instant>,
 }
 
 /// Mutable state of an item, behind `Item::state`.
@@ -104,6 +104,13 @@ pub(crate) struct Runtime {
 }
 
 impl Runtime {
+    /// A reader waits for bytes that are not there yet.
+    pub fn reader_waits(&self) -> bool {
+        self.demands
+            .values()
+            .any(|d| !self.written.covers(d.pos, d.pos + 1))
+    }
+
     pub fn size_known_and_complete(&self) -> bool {
         matches!(self.meta.size, Some(size) if self.written.covers(0, size))
     }
@@ -403,13 +410,11 @@ impl ReaderGuard {
                     // streams: it tells the fetch it reads behind to keep the
                     // link (`schedule::gives_way`); on present bytes it plans
                     // nothing, so no kick.
-                    st.demands.insert(
-                        self.id,
-                        Demand {
-                            pos,
-                            since: Instant::now(),
-                        },
-                    );
+                    let streaming = Demand {
+                        pos,
+                        waiting_since: None,
+                    };
+                    st.demands.insert(self.id, streaming);
                     return Ok(Readable::Run(run));
                 }
                 if st.meta.size.is_some_and(|size| pos >= size) {
@@ -417,9 +422,16 @@ impl ReaderGuard {
                     return Ok(Readable::End);
                 }
                 // Waiting on: its wait is counted from when it came here.
-                if st.demands.get(&self.id).is_none_or(|d| d.pos != pos) {
-                    let since = Instant::now();
-                    st.demands.insert(self.id, Demand { pos, since });
+                if st
+                    .demands
+                    .get(&self.id)
+                    .is_none_or(|d| d.pos != pos || d.waiting_since.is_none())
+                {
+                    let waiting = Demand {
+                        pos,
+                        waiting_since: Some(Instant::now()),
+                    };
+                    st.demands.insert(self.id, waiting);
                     item.kick.notify_one();
                 }
             }

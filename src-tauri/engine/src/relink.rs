@@ -8,8 +8,8 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::download::origin::{self, Body, FetchError};
-use crate::download::{self};
+use crate::download::origin::{self, Body};
+use crate::download::{self, persist::joined};
 use crate::engine::{validate_url, Shared};
 use crate::error::{Error, Result};
 use crate::events::ItemView;
@@ -210,9 +210,7 @@ async fn commit(shared: &Shared, item: &Item, generation: u64, url: String, new:
     source.source_url = url.clone();
     let store = shared.store.clone();
     let identity = source.clone();
-    tokio::task::spawn_blocking(move || store.write_identity(&identity))
-        .await
-        .map_err(|e| Error::io("relink task failed", std::io::Error::other(e)))?
+    joined(tokio::task::spawn_blocking(move || store.write_identity(&identity)).await)
         .map_err(|e| Error::io(format!("cannot save the new URL of item {}", item.id()), e))?;
     let meta = {
         let mut st = item.lock();
@@ -232,9 +230,7 @@ async fn commit(shared: &Shared, item: &Item, generation: u64, url: String, new:
         st.meta.clone()
     };
     let store = shared.store.clone();
-    let saved = crate::download::persist::joined(
-        tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await,
-    );
+    let saved = joined(tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await);
     if let Err(e) = saved {
         // `item.json` has the new URL and wins over the state's copy.
         tracing::warn!("item {}: cannot save its state after a relink: {e}", item.id());
@@ -272,12 +268,8 @@ impl Check {
         let limit = self.known.size.unwrap_or(u64::MAX);
         let at = self.present.first_gap_from(0, limit).map_or(0, |gap| gap.start);
         let response = self.send(at, at + 1).await?;
-        let answer = origin::answer(&response).map_err(origin_error)?;
-        let (size, accepts_ranges) = match answer.body {
-            Body::Partial { total, .. } => (total, total.is_some()),
-            Body::Full { len } => (len, false),
-            Body::Unsatisfiable { total } => (total, true),
-        };
+        let answer = origin::answer(&response).map_err(Error::from)?;
+        let (size, accepts_ranges) = answer.body.file_length_and_ranges();
         if matches!(answer.body, Body::Partial { .. }) {
             // One byte: read it so the connection serves the next request.
             let _ = tokio::time::timeout(self.timeout, response.bytes()).await;
@@ -304,7 +296,7 @@ impl Check {
     async fn compare_samples(&self) -> Result<std::result::Result<(), String>> {
         for span in sample_spans(&self.present, SAMPLES, SAMPLE_LEN) {
             let response = self.send(span.start, span.end).await?;
-            let answer = origin::answer(&response).map_err(origin_error)?;
+            let answer = origin::answer(&response).map_err(Error::from)?;
             match answer.body {
                 Body::Partial { start, last, .. } if start == span.start && last + 1 == span.end => {}
                 _ => {
@@ -320,13 +312,11 @@ impl Check {
                 .map_err(|_| Error::OriginUnreachable("the origin stopped sending a sample".into()))?
                 .map_err(|e| Error::OriginUnreachable(origin::error_chain(&e)))?;
             let file = self.file.clone();
-            let ours = tokio::task::spawn_blocking(move || {
+            let read = tokio::task::spawn_blocking(move || {
                 let mut buf = vec![0u8; span.len() as usize];
                 file.read_exact_at(&mut buf, span.start).map(|()| buf)
-            })
-            .await
-            .map_err(|e| Error::io("sample read task failed", std::io::Error::other(e)))?
-            .map_err(|e| Error::io("cannot read the item's data file", e))?;
+            });
+            let ours = joined(read.await).map_err(|e| Error::io("cannot read the item's data file", e))?;
             if theirs.as_ref() != ours.as_slice() {
                 return Ok(Err(format!(
                     "its bytes {}-{} differ from those already downloaded",
@@ -348,21 +338,14 @@ impl Check {
             timeout: self.timeout,
             resend_if_stale: false,
         };
-        origin::send(&self.client, request).await.map_err(origin_error)
-    }
-}
-
-/// An origin request that failed, as the engine's error.
-pub(crate) fn origin_error(e: FetchError) -> Error {
-    match e.status() {
-        Some(status) => Error::OriginStatus { status },
-        None => Error::OriginUnreachable(e.to_string()),
+        origin::send(&self.client, request).await.map_err(Error::from)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::download::origin::FetchError;
 
     fn known(size: Option<u64>, etag: Option<&str>, lm: Option<&str>) -> Known {
         Known {
@@ -440,24 +423,24 @@ mod tests {
 
     #[test]
     fn origin_faults_become_the_engines_errors() {
-        let status = origin_error(FetchError::Refused {
+        let status = Error::from(FetchError::Refused {
             status: StatusCode::FORBIDDEN,
         });
         assert!(matches!(status, Error::OriginStatus { status } if status == StatusCode::FORBIDDEN));
         assert_eq!(status.to_string(), "origin answered 403 Forbidden");
-        let unreachable = origin_error(FetchError::Unreachable {
+        let unreachable = Error::from(FetchError::Unreachable {
             message: "connection refused by h".into(),
         });
         assert!(matches!(unreachable, Error::OriginUnreachable(_)));
         assert_eq!(unreachable.to_string(), "connection refused by h");
-        let transient = origin_error(FetchError::Transient {
+        let transient = Error::from(FetchError::Transient {
             status: Some(StatusCode::SERVICE_UNAVAILABLE),
             message: "origin answered 503 Service Unavailable".into(),
             retry_after: None,
         });
         assert_eq!(transient.code(), "origin_status");
         assert_eq!(transient.to_string(), "origin answered 503 Service Unavailable");
-        let redirects = origin_error(FetchError::TooManyRedirects { cause: "loop".into() });
+        let redirects = Error::from(FetchError::TooManyRedirects { cause: "loop".into() });
         assert_eq!(redirects.code(), "origin_unreachable");
     }
 

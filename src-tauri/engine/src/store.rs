@@ -431,7 +431,8 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-fn free_space(path: &Path) -> io::Result<u64> {
+/// Bytes free for an unprivileged user on the filesystem of `path`.
+pub fn free_space(path: &Path) -> io::Result<u64> {
     use std::ffi::CString;
     use std::os::unix::ffi::OsStrExt;
     let c_path = CString::new(path.as_os_str().as_bytes())

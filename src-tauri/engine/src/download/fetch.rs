@@ -239,6 +239,10 @@ async fn stream_body(
 /// again (its response unread meanwhile); the last one refused stops the
 /// item.
 async fn cover(shared: &Shared, item: &Item, grant: &mut Grant, n: u64, span: u64) -> Result<(), NoRoom> {
+    // Most writes are within the grant: nothing to ask, nothing to watch.
+    if grant.holds(n) {
+        return Ok(());
+    }
     loop {
         // Subscribed before asking, so a write after the refusal is not missed.
         let mut changes = item.changes();
@@ -404,11 +408,7 @@ pub(crate) fn learn(meta: &mut ItemMeta, answer: &Answer, url: &str) {
     if answer.content_disposition.is_some() {
         meta.name = name::display_name(answer.content_disposition.as_deref(), url);
     }
-    (meta.size, meta.accepts_ranges) = match answer.body {
-        Body::Partial { total, .. } => (total, total.is_some()),
-        Body::Full { len } => (len, false),
-        Body::Unsatisfiable { total } => (total, true),
-    };
+    (meta.size, meta.accepts_ranges) = answer.body.file_length_and_ranges();
 }
 
 #[cfg(test)]

@@ -234,8 +234,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     match st.meta.size.filter(|_| ranged) {
         None => {
             // One sequential fetch: the origin must be probed, or cannot seek.
-            let waiting = st.demands.values().any(|d| !st.written.covers(d.pos, d.pos + 1));
-            if !background && !waiting {
+            if !background && !st.reader_waits() {
                 st.cancel_workers();
             } else if st.workers.is_empty() {
                 let limit = st.meta.size.unwrap_or(u64::MAX);
@@ -252,7 +251,9 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
                 .values()
                 .map(|d| schedule::Demand {
                     at: d.pos,
-                    waited: now.saturating_duration_since(d.since),
+                    waited: d
+                        .waiting_since
+                        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
                 })
                 .collect();
             let actions = schedule::plan(&schedule::Inputs {
@@ -291,8 +292,10 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     }
     // A reader still waiting may take a connection once it has waited its
     // turn: look again soon rather than at the next kick.
-    let waiting = st.demands.values().any(|d| !st.written.covers(d.pos, d.pos + 1));
-    (Step::Wait(waiting.then(|| now + REPLAN_WHILE_WAITING)), starts)
+    (
+        Step::Wait(st.reader_waits().then(|| now + REPLAN_WHILE_WAITING)),
+        starts,
+    )
 }
 
 /// Whether fetch `slot` should stand by for a reader another fetch feeds

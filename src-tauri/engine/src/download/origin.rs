@@ -63,6 +63,17 @@ impl FetchError {
     }
 }
 
+/// An origin request that failed, as the engine's error: the origin's
+/// status where it answered, else why it could not be reached.
+impl From<FetchError> for crate::error::Error {
+    fn from(e: FetchError) -> Self {
+        match e.status() {
+            Some(status) => crate::error::Error::OriginStatus { status },
+            None => crate::error::Error::OriginUnreachable(e.to_string()),
+        }
+    }
+}
+
 /// What to ask the origin for.
 pub(crate) struct Request<'a> {
     pub url: &'a str,
@@ -92,6 +103,18 @@ pub(crate) enum Body {
     Full { len: Option<u64> },
     /// 416 with `Content-Range: bytes */total`.
     Unsatisfiable { total: Option<u64> },
+}
+
+impl Body {
+    /// What the answer says of the file: its length, if told, and whether
+    /// the origin serves ranges of it.
+    pub fn file_length_and_ranges(&self) -> (Option<u64>, bool) {
+        match *self {
+            Body::Partial { total, .. } => (total, total.is_some()),
+            Body::Full { len } => (len, false),
+            Body::Unsatisfiable { total } => (total, true),
+        }
+    }
 }
 
 /// The parts of an answer the downloader uses.

@@ -8,7 +8,9 @@ use std::path::Path;
 use spool_engine::{Event, ItemState, RemoveReason};
 
 use crate::support::origin::{Faults, Origin};
-use crate::util::{bounded, content, get_exact, http, path_of, until, TestEngine, Tmpfs, MIB};
+use crate::util::{
+    bounded, content, get_exact, http, path_of, until, waits_for_space, TestEngine, Tmpfs, MIB,
+};
 
 /// Bytes the data files under `data_dir` occupy (allocated blocks).
 fn allocated(data_dir: &Path) -> u64 {
@@ -210,11 +212,7 @@ async fn a_full_disk_pauses_downloads_until_space_returns() {
     let item = engine.add(&o.url()).await;
     let paused = engine
         .wait_item(&item.id, "the download to pause on a full disk", |v| {
-            v.state == ItemState::Paused
-                && v.error
-                    .as_deref()
-                    .unwrap_or("")
-                    .contains("waiting for disk space")
+            waits_for_space(v)
         })
         .await;
     assert!(paused.downloaded < bytes.len() as u64, "{paused:?}");
@@ -248,11 +246,7 @@ async fn low_free_space_pauses_downloads_until_it_returns() {
     let item = engine.add(&o.url()).await;
     let held = engine
         .wait_item(&item.id, "the download to wait for disk space", |v| {
-            v.state == ItemState::Paused
-                && v.error
-                    .as_deref()
-                    .unwrap_or("")
-                    .contains("waiting for disk space")
+            waits_for_space(v)
         })
         .await;
     assert!(held.downloaded < bytes.len() as u64, "{held:?}");

@@ -2,8 +2,6 @@
 //! filesystem, with an origin fast enough to beat any periodic check, free
 //! space never drops below the reserve minus one grant.
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,16 +11,11 @@ use spool_engine::disk::GRANT;
 use spool_engine::ItemState;
 
 use crate::support::origin::{Faults, Origin};
-use crate::util::{assert_bytes, bounded, content, http, TestEngine, Tmpfs, MIB};
+use crate::util::{assert_bytes, bounded, content, http, waits_for_space, TestEngine, Tmpfs, MIB};
 
-/// Bytes free for an unprivileged user on the filesystem of `path`.
+/// Bytes free on the filesystem of `path`, as the engine measures them.
 fn free_space(path: &Path) -> u64 {
-    let c_path = CString::new(path.as_os_str().as_bytes()).expect("no NUL in the path");
-    // SAFETY: zeroed is a valid statvfs (plain integers).
-    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c_path is NUL-terminated and stat a valid out-pointer.
-    assert_eq!(unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) }, 0, "statvfs");
-    stat.f_bavail as u64 * stat.f_frsize as u64
+    spool_engine::store::free_space(path).expect("statvfs")
 }
 
 /// Samples the free space of a filesystem every 5 ms (finer than the 20 ms
@@ -92,11 +85,7 @@ async fn the_reserve_holds_at_full_speed_and_the_item_waits_for_space() {
     let waiting = engine
         .wait_item(&item.id, "the download to wait for disk space", |v| {
             assert_ne!(v.state, ItemState::Complete, "it cannot fit, yet it completed");
-            v.state == ItemState::Paused
-                && v.error
-                    .as_deref()
-                    .unwrap_or("")
-                    .starts_with("waiting for disk space: ")
+            waits_for_space(v)
         })
         .await;
     let took = started.elapsed();

@@ -41,6 +41,17 @@ pub struct TestEngine {
     pub dir: TempDir,
 }
 
+/// An engine on `127.0.0.1:0` for data dir `dir`, with the test defaults
+/// changed by `tweak`.
+async fn start_on(dir: &std::path::Path, tweak: impl FnOnce(&mut Config)) -> spool_engine::Result<Engine> {
+    let mut config = Config::new(dir);
+    // The test machine's free space must not pause downloads.
+    config.min_free = 0;
+    tweak(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    Engine::start(config, listener).await
+}
+
 impl TestEngine {
     pub async fn start() -> TestEngine {
         TestEngine::with(|_| {}).await
@@ -49,12 +60,7 @@ impl TestEngine {
     /// Starts with the test defaults, changed by `tweak`.
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> TestEngine {
         let dir = tempfile::tempdir().expect("temp data dir");
-        let mut config = Config::new(dir.path());
-        // The test machine's free space must not pause downloads.
-        config.min_free = 0;
-        tweak(&mut config);
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-        let engine = Engine::start(config, listener).await.expect("engine starts");
+        let engine = start_on(dir.path(), tweak).await.expect("engine starts");
         TestEngine { engine, dir }
     }
 
@@ -69,10 +75,7 @@ impl TestEngine {
         // The directory's lock goes with the last task of the old engine.
         let deadline = Instant::now() + WAIT;
         loop {
-            let mut config = Config::new(dir.path());
-            config.min_free = 0;
-            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-            match Engine::start(config, listener).await {
+            match start_on(dir.path(), |_| {}).await {
                 Ok(engine) => return TestEngine { engine, dir },
                 Err(e) if e.code() == "locked" && Instant::now() < deadline => sleep(POLL).await,
                 Err(e) => panic!("the engine does not restart: {e}"),
@@ -120,6 +123,14 @@ impl TestEngine {
         })
         .await
     }
+}
+
+/// The item is held back for disk space, with that reason shown.
+pub fn waits_for_space(v: &ItemView) -> bool {
+    v.state == ItemState::Paused
+        && v.error
+            .as_deref()
+            .is_some_and(|e| e.contains("waiting for disk space"))
 }
 
 /// The request target of a stream URL (`/m/<token>/<name>`).
