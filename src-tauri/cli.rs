@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use spool_engine::config::DEFAULT_PORT;
 use spool_engine::control::{AddRequest, ApiError, RelinkRequest};
 use spool_engine::size::{format_size, parse_size};
@@ -17,6 +17,7 @@ use spool_engine::{Config, Engine, ItemView};
 #[command(
     name = "spool",
     version,
+    propagate_version = true,
     about = "Stream remote media to your player while it downloads into a local cache"
 )]
 #[cfg_attr(
@@ -81,30 +82,66 @@ enum Command {
         /// is an error suggesting `spool relink`).
         #[arg(long)]
         new_copy: bool,
+        /// The media file's URL (http:// or https://).
         url: String,
     },
     /// Give an item a new URL for the same file (an expired link refreshed);
     /// it keeps its bytes and stream URL, and resumes. Prints the stream URL.
-    Relink { id: String, url: String },
+    Relink {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+        /// The new URL of the same file.
+        url: String,
+    },
     /// List the cached items.
     Ls {
-        /// An array of {id, source_url, stream_url, name, size, downloaded, state, pinned, error}.
+        /// Print a JSON array of {id, source_url, stream_url, name, size, downloaded, state, pinned, error}.
         #[arg(long)]
         json: bool,
     },
     /// Remove an item and its files.
-    Rm { id: String },
+    Rm {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
     /// Keep an item when the cache evicts.
-    Pin { id: String },
+    Pin {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
     /// Let the cache evict an item again.
-    Unpin { id: String },
+    Unpin {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
     /// Pause an item's download.
-    Pause { id: String },
+    Pause {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
     /// Resume a paused item, or retry a failed one.
-    Resume { id: String },
+    Resume {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
 }
 
+/// Packaging's `spool generate-docs DIR`: outside the CLI definition, so
+/// that neither `--help`, the man pages nor the completions offer it.
+const GENERATE_DOCS: &str = "generate-docs";
+
 pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == GENERATE_DOCS) {
+        let [_, _, dir] = args.as_slice() else {
+            eprintln!("usage: spool {GENERATE_DOCS} DIR");
+            return ExitCode::from(2);
+        };
+        return match crate::gendocs::generate(Cli::command(), Path::new(dir)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     let cli = Cli::parse();
     let data_dir = match cli.data_dir.clone().map(Ok).unwrap_or_else(default_data_dir) {
         Ok(dir) => dir,

@@ -27,7 +27,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use spool_engine::config::DEFAULT_PORT;
 use spool_engine::store::Store;
 use spool_engine::{Config, Engine};
-use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent};
+use tauri::{AppHandle, Emitter, Manager, RunEvent};
 
 use self::events::{Outlet, UiEvent, UI_EVENT};
 use self::settings::Settings;
@@ -127,13 +127,41 @@ pub fn refresh_menu(app: &AppHandle) {
     let _ = app;
 }
 
-/// Shows and focuses the main window.
+/// The window's label, in tauri.conf.json and its capability.
+const MAIN_WINDOW: &str = "main";
+
+/// Shows and focuses the main window, creating it again if it was closed.
 pub fn show_window(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-    }
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => window,
+        None => match open_window(app) {
+            Ok(window) => window,
+            Err(e) => {
+                tracing::warn!("cannot open the window: {e}");
+                notify::show("Spool cannot open its window", &e);
+                return;
+            }
+        },
+    };
+    let _ = window.unminimize();
+    let _ = window.show();
+    let _ = window.set_focus();
+}
+
+/// A new main window from its tauri.conf.json entry. Its page loads the
+/// current items itself, so it shows the present state at once.
+fn open_window(app: &AppHandle) -> Result<tauri::WebviewWindow, String> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .cloned()
+        .ok_or("tauri.conf.json has no main window")?;
+    tauri::WebviewWindowBuilder::from_config(app, &config)
+        .and_then(|builder| builder.build())
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the desktop app until Quit. `url`: add it and play it once started.
@@ -160,15 +188,6 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
         )
         .plugin(tauri_plugin_clipboard_manager::init())
         .invoke_handler(commands::handler())
-        .on_window_event(|window, event| {
-            // Closing the window hides it; Quit is in the tray menu.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == "main" {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
-            }
-        })
         .setup(move |app| {
             let settings = settings::load(&setup_dir);
             let engine = match tauri::async_runtime::block_on(start_engine(&setup_dir, &settings)) {
@@ -201,8 +220,11 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
             Ok(())
         })
         .build(tauri::generate_context!())?;
+    // Closing the window destroys it with its webview (whose WebKit process
+    // then ends): the app lives on in the tray at a fraction of the memory,
+    // and "Open Spool" builds the window again. Quit is in the tray menu.
     app.run(|app, event| match event {
-        // The last window closing (or hiding) does not quit: the tray stays.
+        // The last window closing does not quit: the tray stays.
         RunEvent::ExitRequested { api, code: None, .. } => api.prevent_exit(),
         RunEvent::Exit => {
             if let Some(desktop) = app.try_state::<Desktop>() {

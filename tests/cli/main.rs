@@ -8,6 +8,7 @@ mod crash;
 mod errors;
 mod files;
 mod headless;
+mod help;
 mod lifecycle;
 mod playback;
 mod relink;

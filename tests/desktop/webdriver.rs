@@ -154,6 +154,27 @@ impl Session {
             .expect("screenshot PNG")
     }
 
+    /// The handles of the app's windows (webviews) now open.
+    pub async fn window_handles(&self) -> Vec<String> {
+        let response = self
+            .client
+            .get(format!("{}/window/handles", self.base))
+            .send()
+            .await
+            .expect("WebDriver request");
+        let value: Value = response.json().await.expect("WebDriver JSON");
+        value["value"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|h| h.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Makes `handle` the window the next commands go to.
+    pub async fn switch_to_window(&self, handle: &str) {
+        self.call(reqwest::Method::POST, "/window", Some(json!({"handle": handle})))
+            .await;
+    }
+
     pub async fn close(self) {
         let _ = self.client.delete(&self.base).send().await;
     }
