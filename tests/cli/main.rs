@@ -9,6 +9,7 @@ mod errors;
 mod files;
 mod headless;
 mod lifecycle;
+mod play;
 mod playback;
 mod relink;
 mod util;

@@ -88,6 +88,14 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
             };
             result(engine.relink(id, &relink.url).await)
         }
+        (Method::POST, ["items", id, "play"]) => {
+            // The body is optional: none plays with the defaults.
+            let options: crate::PlayOptions = match read_json_or_default(req).await {
+                Ok(options) => options,
+                Err(response) => return response,
+            };
+            result(engine.play(id, options).await)
+        }
         (Method::GET, ["items", id]) => result(engine.item(id)),
         (Method::DELETE, ["items", id]) => match engine.remove(id).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
@@ -123,17 +131,33 @@ fn authorized<B>(req: &Request<B>, token: &str) -> bool {
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, Response<ProxyBody>> {
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &format!("cannot read the body: {e}"),
-            ))
-        }
-    };
-    serde_json::from_slice(&bytes).map_err(|e| {
+    parse_json(&read_body(req).await?)
+}
+
+/// Like [`read_json`], but an empty body is `T::default()`.
+async fn read_json_or_default<T: for<'de> Deserialize<'de> + Default>(
+    req: Request<Incoming>,
+) -> Result<T, Response<ProxyBody>> {
+    let bytes = read_body(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse_json(&bytes)
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<ProxyBody>> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("cannot read the body: {e}"),
+        )),
+    }
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Response<ProxyBody>> {
+    serde_json::from_slice(bytes).map_err(|e| {
         error(
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -185,7 +209,9 @@ fn result<T: Serialize>(value: Result<T, Error>) -> Response<ProxyBody> {
 
 fn engine_error(e: &Error) -> Response<ProxyBody> {
     let status = match e {
-        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } => StatusCode::BAD_REQUEST,
+        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } | Error::PlayerCommand(_) => {
+            StatusCode::BAD_REQUEST
+        }
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::OriginStatus { .. } | Error::OriginUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
