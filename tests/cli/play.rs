@@ -43,7 +43,7 @@ async fn play_prints_the_pid_of_the_player_it_started() {
     out.expect_ok("spool play");
     let lines = played(&configured_out);
     assert_eq!(out.stdout.trim(), lines[0], "prints the configured player's pid");
-    assert_eq!(lines[1..], [url.clone()]);
+    assert_eq!(lines[1..], *std::slice::from_ref(&url));
 
     let named_arg = format!("'{}' --fs", named.display());
     let out = sandbox.spool(&["play", &id, "--player", &named_arg, "--from-start"]);

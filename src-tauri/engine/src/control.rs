@@ -131,7 +131,7 @@ fn authorized<B>(req: &Request<B>, token: &str) -> bool {
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, Response<ProxyBody>> {
-    parse_json(&read_body(req).await?)
+    serde_json::from_slice(&read_body(req).await?).map_err(invalid_json)
 }
 
 /// Like [`read_json`], but an empty body is `T::default()`.
@@ -142,7 +142,7 @@ async fn read_json_or_default<T: for<'de> Deserialize<'de> + Default>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    parse_json(&bytes)
+    serde_json::from_slice(&bytes).map_err(invalid_json)
 }
 
 async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<ProxyBody>> {
@@ -156,14 +156,12 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<ProxyBody>>
     }
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, Response<ProxyBody>> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "bad_request",
-            &format!("invalid JSON: {e}"),
-        )
-    })
+fn invalid_json(e: serde_json::Error) -> Response<ProxyBody> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &format!("invalid JSON: {e}"),
+    )
 }
 
 /// `GET /api/events`: server-sent events, one JSON [`crate::Event`] each.
