@@ -7,6 +7,7 @@
 //! once as [`Event::PlayerFailed`].
 
 mod command;
+pub mod progress;
 
 use std::process::{Command, Stdio};
 use std::sync::{Arc, RwLock};
