@@ -11,7 +11,7 @@ use spool_engine::config::DEFAULT_PORT;
 use spool_engine::control::{AddRequest, ApiError, RelinkRequest};
 use spool_engine::size::{format_size, parse_size};
 use spool_engine::store::{read_engine_file, Store};
-use spool_engine::{Config, Engine, ItemView};
+use spool_engine::{Config, Engine, ItemView, PlayOptions, Playing};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -72,6 +72,11 @@ enum Command {
         /// Bandwidth limit for all downloads together, per second (e.g. 5MiB).
         #[arg(long, value_parser = parse_size, value_name = "SIZE")]
         rate_limit: Option<u64>,
+        /// The player `spool play` starts when it names none (default: the
+        /// first of mpv, vlc, celluloid, totem found, else the desktop's
+        /// default for a playlist). `{url}` marks where the URLs go.
+        #[arg(long, value_name = "CMD")]
+        player: Option<String>,
     },
     /// Add a URL to the running engine; prints its stream URL.
     Add {
@@ -113,6 +118,18 @@ enum Command {
     Unpin {
         /// The item's id, as `spool ls` shows it.
         id: String,
+    },
+    /// Start a player on an item (through the running engine, which follows
+    /// it); prints the player's process id and returns at once.
+    Play {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+        /// The player command, e.g. 'mpv --fs' (default: the engine's).
+        #[arg(long, value_name = "CMD")]
+        player: Option<String>,
+        /// Start at the beginning, not at the saved position.
+        #[arg(long)]
+        from_start: bool,
     },
     /// Pause an item's download.
     Pause {
@@ -221,6 +238,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
             min_free,
             connections,
             rate_limit,
+            player,
         } => {
             let mut config = Config::new(data_dir);
             if let Some(cap) = cache_cap {
@@ -233,7 +251,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
                 config.connections_per_item = usize::from(n);
             }
             config.rate_limit = rate_limit.filter(|r| *r > 0);
-            serve(config, port).await
+            serve(config, port, player.as_deref()).await
         }
         Command::Add {
             headers,
@@ -255,6 +273,18 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
                 .await?;
             Ok(())
         }
+        Command::Play {
+            id,
+            player,
+            from_start,
+        } => {
+            let body = serde_json::to_value(PlayOptions { player, from_start })?;
+            let playing: Playing = Api::find(data_dir)?
+                .call(reqwest::Method::POST, &format!("items/{id}/play"), Some(body))
+                .await?;
+            println!("{}", playing.pid);
+            Ok(())
+        }
         Command::Pin { id } => action(data_dir, &id, "pin").await,
         Command::Unpin { id } => action(data_dir, &id, "unpin").await,
         Command::Pause { id } => action(data_dir, &id, "pause").await,
@@ -262,7 +292,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
     }
 }
 
-async fn serve(config: Config, port: u16) -> Result<()> {
+async fn serve(config: Config, port: u16, player: Option<&str>) -> Result<()> {
     // Name the running engine before trying its port (which it holds too).
     drop(Store::open(&config.data_dir)?.lock()?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -271,6 +301,12 @@ async fn serve(config: Config, port: u16) -> Result<()> {
             format!("cannot listen on 127.0.0.1:{port} (use --port to pick another, or 0 for any)")
         })?;
     let engine = Engine::start(config, listener).await?;
+    if let Some(player) = player {
+        if let Err(e) = engine.set_player_command(player) {
+            engine.shutdown().await;
+            bail!("--player: {e}");
+        }
+    }
     let info = engine.info();
     tracing::info!("data directory {}", info.data_dir.display());
     // Scripts wait for this line: print it only once the socket accepts.

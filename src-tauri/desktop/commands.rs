@@ -76,8 +76,8 @@ async fn relink_item(desktop: State<'_, Desktop>, id: String, url: String) -> Co
 
 /// Returns the command that was started, for the UI to show.
 #[tauri::command]
-fn play_item(app: AppHandle, id: String) -> CommandResult<String> {
-    actions::play(&app, &id)
+async fn play_item(app: AppHandle, id: String) -> CommandResult<String> {
+    actions::play(&app, &id).await
 }
 
 #[tauri::command]
@@ -154,6 +154,7 @@ fn save_settings(
             .map_err(|e| UiError::new("autostart", format!("cannot change start at login: {e}")))?;
     }
     desktop.engine.set_limits(new.limits(desktop.engine.limits()));
+    desktop.engine.set_player_command(&new.player_command)?;
     settings::save(&desktop.data_dir, &new)
         .map_err(|e| UiError::new("io", format!("cannot save the settings: {e}")))?;
     *desktop.settings() = new;

@@ -233,6 +233,9 @@ impl Forwarder {
                 self.states.remove(&id);
                 out.push(Out::Ui(UiEvent::Removed { id, reason }));
             }
+            Event::PlayerFailed { command, message } => {
+                out.push(Out::Ui(UiEvent::PlayerFailed { command, message }));
+            }
         }
         if self.menu.offer((), (), now).is_some() {
             out.push(Out::RefreshMenu);

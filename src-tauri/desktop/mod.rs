@@ -1,7 +1,7 @@
 //! The desktop app: a Tauri shell around an in-process [`Engine`].
 //!
-//! One job per module: `settings` (saved preferences, validation), `player`
-//! (which player, which arguments), `throttle` and `events` (engine events →
+//! One job per module: `settings` (saved preferences, validation), `throttle`
+//! and `events` (engine events →
 //! UI events and notifications), `menu` (tray labels as a pure function of
 //! the items), `tray` (the tray icon itself, not compiled in tests),
 //! `actions` (what commands and the tray menu both do), `commands` (thin
@@ -15,7 +15,6 @@ pub mod commands;
 pub mod events;
 pub mod menu;
 pub mod notify;
-pub mod player;
 pub mod settings;
 pub mod throttle;
 #[cfg(not(test))]
@@ -77,7 +76,13 @@ async fn start_engine(data_dir: &Path, settings: &Settings) -> Result<Engine, De
     };
     let mut config = Config::new(data_dir);
     settings.configure(&mut config);
-    Ok(Engine::start(config, listener).await?)
+    let engine = Engine::start(config, listener).await?;
+    // Validated when saved; a hand-edited one that does not parse is
+    // reported at play time instead.
+    if let Err(e) = engine.set_player_command(&settings.player_command) {
+        tracing::warn!("the saved player command is not used: {e}");
+    }
+    Ok(engine)
 }
 
 /// The single-instance D-Bus name: one app per data directory, like the

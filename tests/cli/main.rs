@@ -10,6 +10,7 @@ mod files;
 mod headless;
 mod help;
 mod lifecycle;
+mod play;
 mod playback;
 mod relink;
 mod util;

@@ -88,6 +88,14 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
             };
             result(engine.relink(id, &relink.url).await)
         }
+        (Method::POST, ["items", id, "play"]) => {
+            // The body is optional: none plays with the defaults.
+            let options: crate::PlayOptions = match read_json_or_default(req).await {
+                Ok(options) => options,
+                Err(response) => return response,
+            };
+            result(engine.play(id, options).await)
+        }
         (Method::GET, ["items", id]) => result(engine.item(id)),
         (Method::DELETE, ["items", id]) => match engine.remove(id).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
@@ -123,23 +131,37 @@ fn authorized<B>(req: &Request<B>, token: &str) -> bool {
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, Response<ProxyBody>> {
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &format!("cannot read the body: {e}"),
-            ))
-        }
-    };
-    serde_json::from_slice(&bytes).map_err(|e| {
-        error(
+    serde_json::from_slice(&read_body(req).await?).map_err(invalid_json)
+}
+
+/// Like [`read_json`], but an empty body is `T::default()`.
+async fn read_json_or_default<T: for<'de> Deserialize<'de> + Default>(
+    req: Request<Incoming>,
+) -> Result<T, Response<ProxyBody>> {
+    let bytes = read_body(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(invalid_json)
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<ProxyBody>> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => Err(error(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            &format!("invalid JSON: {e}"),
-        )
-    })
+            &format!("cannot read the body: {e}"),
+        )),
+    }
+}
+
+fn invalid_json(e: serde_json::Error) -> Response<ProxyBody> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &format!("invalid JSON: {e}"),
+    )
 }
 
 /// `GET /api/events`: server-sent events, one JSON [`crate::Event`] each.
@@ -185,7 +207,9 @@ fn result<T: Serialize>(value: Result<T, Error>) -> Response<ProxyBody> {
 
 fn engine_error(e: &Error) -> Response<ProxyBody> {
     let status = match e {
-        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } => StatusCode::BAD_REQUEST,
+        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } | Error::PlayerCommand(_) => {
+            StatusCode::BAD_REQUEST
+        }
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::OriginStatus { .. } | Error::OriginUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,

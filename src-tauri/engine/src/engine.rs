@@ -77,6 +77,8 @@ pub(crate) struct Shared {
     adding: tokio::sync::Mutex<()>,
     /// Serializes cache checks, so two never evict for the same shortfall.
     pub enforcing: tokio::sync::Mutex<()>,
+    /// Player settings (see `player`).
+    pub players: crate::player::Players,
     _lock: DirLock,
 }
 
@@ -164,6 +166,7 @@ impl Engine {
             control_token: token::secret(),
             adding: tokio::sync::Mutex::new(()),
             enforcing: tokio::sync::Mutex::new(()),
+            players: Default::default(),
             _lock: lock,
         });
         load_items(&shared);
@@ -441,6 +444,10 @@ impl Engine {
 
     pub(crate) fn from_shared(shared: Arc<Shared>) -> Engine {
         Engine { shared }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 }
 

@@ -43,6 +43,15 @@ pub enum Error {
     Damaged { id: String },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    #[error("invalid player command: {0}")]
+    PlayerCommand(#[from] crate::player::CommandError),
+    /// The player could not be started (not found, not executable).
+    #[error("could not start `{command}`: {source}")]
+    PlayerStart {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -67,6 +76,8 @@ impl Error {
             Error::MatchesFailedItem { .. } => "matches_failed_item",
             Error::Damaged { .. } => "damaged",
             Error::ShuttingDown => "shutting_down",
+            Error::PlayerCommand(_) => "invalid_player_command",
+            Error::PlayerStart { .. } => "player_failed",
         }
     }
 

@@ -87,4 +87,9 @@ pub enum Event {
         id: String,
         reason: RemoveReason,
     },
+    /// A player the engine started exited with an error at once.
+    PlayerFailed {
+        command: String,
+        message: String,
+    },
 }

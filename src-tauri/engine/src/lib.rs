@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 mod item;
 pub mod name;
+pub mod player;
 pub mod proxy;
 pub mod range;
 pub mod ranges;
@@ -28,6 +29,7 @@ pub use config::{Config, Limits};
 pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
+pub use player::{Entry, PlayOptions, Playing};
 pub use ranges::{ByteRange, RangeSet};
 
 /// The runtime that serves players: the engine's proxy and control API run
