@@ -11,6 +11,7 @@
 #[path = "../../src-tauri/engine/tests/support/mod.rs"]
 mod support;
 
+mod links;
 mod webdriver;
 
 use std::path::{Path, PathBuf};

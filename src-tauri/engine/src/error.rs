@@ -43,6 +43,14 @@ pub enum Error {
     Damaged { id: String },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// No such pairing request (answered, expired or never made) or pairing.
+    #[error("no pairing request or paired extension {0:?} (a request expires after two minutes)")]
+    NoSuchPairing(String),
+    /// Too many browser extensions are waiting for the user to answer.
+    #[error("too many pairing requests are waiting; answer them in Spool's window first")]
+    TooManyPairingRequests,
+    #[error("{max} browser extensions are paired already; remove one in Spool's window first")]
+    TooManyPairings { max: usize },
 }
 
 impl Error {
@@ -67,6 +75,9 @@ impl Error {
             Error::MatchesFailedItem { .. } => "matches_failed_item",
             Error::Damaged { .. } => "damaged",
             Error::ShuttingDown => "shutting_down",
+            Error::NoSuchPairing(_) => "not_found",
+            Error::TooManyPairingRequests => "too_many_requests",
+            Error::TooManyPairings { .. } => "too_many_pairings",
         }
     }
 

@@ -87,4 +87,8 @@ pub enum Event {
         id: String,
         reason: RemoveReason,
     },
+    /// A browser extension asks to pair: the app shows the request.
+    PairingRequested {
+        request: crate::pairing::RequestView,
+    },
 }
