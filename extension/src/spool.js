@@ -141,7 +141,8 @@ const Spool = (() => {
       }
       const headers = await headersFor(url, referer);
       const item = await call("POST", "items", { url, headers }, token);
-      if (action === "play") await call("POST", `items/${encodeURIComponent(item.id)}/play`, {}, token);
+      // No options: a paired extension plays with Spool's own player.
+      if (action === "play") await call("POST", `items/${encodeURIComponent(item.id)}/play`, undefined, token);
       return { item, fallback: false };
     } catch (e) {
       if (e instanceof ApiError && (e.status === 401 || e.status === 403) && token) {

@@ -13,9 +13,11 @@
 
 #[path = "../../src-tauri/engine/tests/support/mod.rs"]
 mod support;
+// The CLI tests' helpers (Sandbox, a `spool serve` child); most go unused here.
 #[path = "../cli/util.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod util;
+// The desktop test's WebDriver client, here speaking to chromedriver.
 #[path = "../desktop/webdriver.rs"]
 #[allow(dead_code)]
 mod webdriver;
@@ -345,6 +347,17 @@ async fn the_extension_pairs_and_sends_a_pages_video_with_its_referer() {
     )
     .await;
     assert_eq!(deleted, json!(403), "a paired token may not delete");
+    let play_with = in_page(
+        &session,
+        &format!(
+            "const r = await fetch('http://127.0.0.1:{}/api/items/{item_id}/play', {{ method: 'POST',
+               headers: {{ Authorization: 'Bearer {paired_token}' }}, body: JSON.stringify({{ player: 'sh -c id' }}) }});
+             return r.status;",
+            serve.port
+        ),
+    )
+    .await;
+    assert_eq!(play_with, json!(403), "a paired token may not name the player");
     let path = format!("items/{item_id}");
     let (status, _) = api
         .call(reqwest::Method::DELETE, &path, &paired_token, None)

@@ -12,6 +12,8 @@
 mod support;
 
 mod links;
+// Shared with tests/browser, which uses calls this test does not.
+#[allow(dead_code)]
 mod webdriver;
 
 use std::path::{Path, PathBuf};

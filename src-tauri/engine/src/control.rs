@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Frame;
+use http_body::{Body as _, Frame};
 use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
@@ -76,7 +76,17 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
     let origin = pairing::origin_kind(origin, shared.port);
     let presented = shared.pairings.presented(bearer(&req), &shared.control_token);
     let engine = Engine::from_shared(shared.clone());
-    match pairing::decide(&origin, &presented, Route::of(&method, &segments)) {
+    let route = Route::of(&method, &segments);
+    match pairing::decide(&origin, &presented, route) {
+        // A paired token plays with the engine's own player: a play request
+        // from it carries no options (one could name a command to run).
+        Access::Paired if route == Route::Play && req.body().size_hint().exact() != Some(0) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "a paired browser extension plays with Spool's own player: send no options",
+            )
+        }
         Access::Full | Access::Paired => {}
         Access::Pairing => return pair(req, &engine, &origin, &segments).await,
         Access::Unauthorized => {
