@@ -36,7 +36,8 @@ struct Cli {
     command: Option<Command>,
 
     /// A media URL: start the desktop app (or use the running one), add it
-    /// and play it. Without URL and command: the desktop app.
+    /// and play it. A `spool:play?url=…` or `spool:add?url=…` link: the app
+    /// asks first. Without URL and command: the desktop app.
     // Not `args_conflicts_with_subcommands`: that also rejects the global
     // `--data-dir` before a subcommand. Requiring a scheme keeps a mistyped
     // subcommand a usage error (exit 2) instead of a URL to add.
@@ -44,9 +45,11 @@ struct Cli {
     url: Option<String>,
 }
 
-/// A bare `spool WORD` is a URL only if it has a scheme (`http://…`).
+/// A bare `spool WORD` is a URL only if it has a scheme (`http://…`), or a
+/// `spool:` link (the desktop app asks before it adds one).
 fn parse_url_arg(arg: &str) -> Result<String, String> {
-    if arg.contains("://") {
+    let is_link = arg.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("spool:"));
+    if arg.contains("://") || is_link {
         Ok(arg.to_string())
     } else {
         Err("not a command, nor a URL (expected http://… or https://…)".to_string())

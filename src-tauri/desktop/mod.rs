@@ -13,6 +13,7 @@ pub mod actions;
 mod bindings;
 pub mod commands;
 pub mod events;
+pub mod handoff;
 pub mod menu;
 pub mod notify;
 pub mod settings;
@@ -97,9 +98,23 @@ pub fn instance_id(data_dir: &Path) -> String {
     format!("org.spool.desktop.d{hash:016x}")
 }
 
-/// The first argument that is a URL (`spool URL`, as forwarded by a second launch).
+/// The first argument that is a URL or a `spool:` link (`spool URL`, as
+/// forwarded by a second launch).
 pub fn url_in_args(argv: &[String]) -> Option<String> {
-    argv.iter().skip(1).find(|a| a.contains("://")).cloned()
+    argv.iter()
+        .skip(1)
+        .find(|a| a.contains("://") || handoff::is_link(a))
+        .cloned()
+}
+
+/// A URL from the command line is added and played (the user typed it); a
+/// `spool:` link (any web page can open one) is shown for confirmation.
+fn open_arg(app: &AppHandle, arg: String) {
+    if handoff::is_link(&arg) {
+        handoff::receive(app, &arg);
+    } else {
+        actions::add_and_play(app, arg);
+    }
 }
 
 /// Emits to the window, notifies, relabels the tray.
@@ -121,6 +136,10 @@ impl Outlet for AppOutlet {
 
     fn refresh_menu(&self) {
         refresh_menu(&self.0);
+    }
+
+    fn show_window(&self) {
+        show_window(&self.0);
     }
 }
 
@@ -186,7 +205,7 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
             tauri_plugin_single_instance::Builder::new()
                 .dbus_id(instance_id(&data_dir))
                 .callback(|app, argv, _cwd| match url_in_args(&argv) {
-                    Some(url) => actions::add_and_play(app, url),
+                    Some(url) => open_arg(app, url),
                     None => show_window(app),
                 })
                 .build(),
@@ -211,6 +230,7 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
                 info.port,
                 info.data_dir.display()
             );
+            app.manage(handoff::Handoffs::default());
             app.manage(Desktop {
                 engine: engine.clone(),
                 data_dir: setup_dir.clone(),
@@ -220,7 +240,7 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
             tray::create(app.handle())?;
             tauri::async_runtime::spawn(events::run(engine, AppOutlet(app.handle().clone())));
             if let Some(url) = url.clone() {
-                actions::add_and_play(app.handle(), url);
+                open_arg(app.handle(), url);
             }
             Ok(())
         })
@@ -267,6 +287,10 @@ mod tests {
             Some("http://h/f.mkv".to_string())
         );
         assert_eq!(url_in_args(&argv(&["spool"])), None);
+        assert_eq!(
+            url_in_args(&argv(&["spool", "spool:play?url=http%3A%2F%2Fh%2F"])),
+            Some("spool:play?url=http%3A%2F%2Fh%2F".to_string())
+        );
         assert_eq!(
             url_in_args(&argv(&["http://h/spool"])),
             None,

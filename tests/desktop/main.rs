@@ -12,6 +12,9 @@
 mod support;
 
 mod lifecycle;
+mod links;
+// Shared with tests/browser, which uses calls this test does not.
+#[allow(dead_code)]
 mod webdriver;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, ItemView, RemoveReason};
 use crate::item::Item;
 use crate::name;
+use crate::pairing::{PairedView, Pairings, PairingsView, PollAnswer, RequestView};
 use crate::ranges::RangeSet;
 use crate::store::{DirLock, EngineFile, ItemMeta, ItemSource, Store};
 use crate::{cache, disk, proxy, relink, token};
@@ -73,6 +74,8 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     pub port: u16,
     pub control_token: String,
+    /// Paired browser extensions and pending pairing requests.
+    pub pairings: Pairings,
     /// Serializes the final check-and-insert of `add`.
     adding: tokio::sync::Mutex<()>,
     /// Serializes cache checks, so two never evict for the same shortfall.
@@ -148,6 +151,7 @@ impl Engine {
         let client = http_client(usize::MAX)?;
         // One idle connection per origin is all a seek needs.
         let seek_client = http_client(1)?;
+        let pairings = Pairings::load(&config.data_dir);
         let shared = Arc::new(Shared {
             limits: std::sync::RwLock::new(config.limits()),
             rate: RateLimiter::new(config.rate_limit),
@@ -164,6 +168,7 @@ impl Engine {
             tasks: TaskTracker::new(),
             port,
             control_token: token::secret(),
+            pairings,
             adding: tokio::sync::Mutex::new(()),
             enforcing: tokio::sync::Mutex::new(()),
             players: Default::default(),
@@ -213,6 +218,48 @@ impl Engine {
         for item in self.shared.items().values() {
             item.kick.notify_one();
         }
+    }
+
+    /// A browser extension at `origin` asks to pair; the app is told by
+    /// [`Event::PairingRequested`] and the user answers there.
+    pub fn request_pairing(&self, origin: &str, name: &str) -> Result<RequestView> {
+        let request = self
+            .shared
+            .pairings
+            .request(origin, name, std::time::Instant::now())?;
+        self.shared.emit(Event::PairingRequested {
+            request: request.clone(),
+        });
+        Ok(request)
+    }
+
+    /// The extension's poll of its pairing request.
+    pub fn poll_pairing(&self, request: &str, origin: Option<&str>) -> Result<PollAnswer> {
+        self.shared
+            .pairings
+            .poll(request, origin, std::time::Instant::now())
+    }
+
+    /// Pairing requests waiting for the user, and the paired extensions.
+    pub fn pairings(&self) -> PairingsView {
+        self.shared.pairings.view(std::time::Instant::now())
+    }
+
+    /// The user confirms a pairing request.
+    pub fn confirm_pairing(&self, request: &str) -> Result<PairedView> {
+        self.shared
+            .pairings
+            .confirm(request, std::time::Instant::now(), unix_millis())
+    }
+
+    /// The user refuses a pairing request.
+    pub fn refuse_pairing(&self, request: &str) -> Result<()> {
+        self.shared.pairings.refuse(request, std::time::Instant::now())
+    }
+
+    /// Forgets a paired extension; its token stops working at once.
+    pub fn unpair(&self, id: &str) -> Result<()> {
+        self.shared.pairings.remove(id)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -52,6 +52,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// No such pairing request (answered, expired or never made) or pairing.
+    #[error("no pairing request or paired extension {0:?} (a request expires after two minutes)")]
+    NoSuchPairing(String),
+    /// Too many browser extensions are waiting for the user to answer.
+    #[error("too many pairing requests are waiting; answer them in Spool's window first")]
+    TooManyPairingRequests,
+    #[error("{max} browser extensions are paired already; remove one in Spool's window first")]
+    TooManyPairings { max: usize },
 }
 
 impl Error {
@@ -78,6 +86,9 @@ impl Error {
             Error::ShuttingDown => "shutting_down",
             Error::PlayerCommand(_) => "invalid_player_command",
             Error::PlayerStart { .. } => "player_failed",
+            Error::NoSuchPairing(_) => "not_found",
+            Error::TooManyPairingRequests => "too_many_requests",
+            Error::TooManyPairings { .. } => "too_many_pairings",
         }
     }
 

@@ -92,4 +92,8 @@ pub enum Event {
         command: String,
         message: String,
     },
+    /// A browser extension asks to pair: the app shows the request.
+    PairingRequested {
+        request: crate::pairing::RequestView,
+    },
 }
