@@ -43,6 +43,11 @@ pub enum Error {
     Damaged { id: String },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// A listing or playlist that cannot be used.
+    #[error("{0}")]
+    Listing(#[from] crate::listing::ListingError),
+    #[error("no collection with id {0:?}")]
+    CollectionNotFound(String),
 }
 
 impl Error {
@@ -67,6 +72,10 @@ impl Error {
             Error::MatchesFailedItem { .. } => "matches_failed_item",
             Error::Damaged { .. } => "damaged",
             Error::ShuttingDown => "shutting_down",
+            Error::Listing(crate::listing::ListingError::Hls) => "hls_not_supported",
+            Error::Listing(crate::listing::ListingError::NotAListing(_)) => "not_a_listing",
+            Error::Listing(_) => "bad_listing",
+            Error::CollectionNotFound(_) => "not_found",
         }
     }
 

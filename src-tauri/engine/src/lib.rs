@@ -6,6 +6,7 @@
 //! wire it up through [`Engine`].
 
 pub mod cache;
+pub mod collection;
 pub mod config;
 pub mod control;
 pub mod disk;
@@ -14,8 +15,11 @@ pub mod engine;
 pub mod error;
 pub mod events;
 mod item;
+pub mod listing;
 pub mod name;
+pub mod playlist;
 pub mod proxy;
+pub mod queue;
 pub mod range;
 pub mod ranges;
 mod relink;
@@ -24,10 +28,12 @@ pub mod size;
 pub mod store;
 pub mod token;
 
+pub use collection::{Added, CollectionAdded, CollectionView};
 pub use config::{Config, Limits};
 pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
+pub use playlist::PlaylistEntry;
 pub use ranges::{ByteRange, RangeSet};
 
 /// The runtime that serves players: the engine's proxy and control API run
