@@ -19,6 +19,8 @@ pub struct Config {
     pub rate_limit: Option<u64>,
     /// Items downloading at once; the others are queued (see `queue`).
     pub max_active: usize,
+    /// Media entries taken from one listing (at most `listing::MAX_MEDIA`).
+    pub max_listing_entries: usize,
     /// An item with transient origin faults and no progress for this long fails.
     pub stall_timeout: Duration,
     /// A reader waiting further than this ahead of every running fetch gets
@@ -70,6 +72,7 @@ impl Config {
             connections_per_item: 4,
             rate_limit: None,
             max_active: DEFAULT_MAX_ACTIVE,
+            max_listing_entries: crate::listing::MAX_MEDIA,
             stall_timeout: Duration::from_secs(30),
             seek_threshold: 2 * MIB,
             checkpoint_bytes: 16 * MIB,

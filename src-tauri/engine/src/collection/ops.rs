@@ -82,6 +82,7 @@ impl Engine {
             listing::fetch::fetch(&client, &page, &parsed_headers, timeout).await
         });
         let listing = fetch.await.map_err(|_| Error::ShuttingDown)??;
+        let listing = listing.bound(shared.config.max_listing_entries);
         self.add_entries(&source_url, listing, headers).await
     }
 
@@ -112,7 +113,8 @@ impl Engine {
             )
             .into());
         }
-        let listing = listing::parse(format, &page, text.as_bytes())?;
+        let listing =
+            listing::parse(format, &page, text.as_bytes())?.bound(self.shared().config.max_listing_entries);
         self.add_entries(file_url, listing, headers).await
     }
 

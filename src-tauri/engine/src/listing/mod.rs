@@ -184,6 +184,19 @@ pub fn detect(url: &Url, content_type: Option<&str>, body: &[u8]) -> Result<Form
     Err(ListingError::NotAListing(what))
 }
 
+impl Listing {
+    /// Keeps at most `max` media entries (a lower bound than
+    /// [`MAX_MEDIA`], set by the engine's configuration); the rest count as
+    /// dropped.
+    pub fn bound(mut self, max: usize) -> Listing {
+        if self.entries.len() > max {
+            self.dropped += self.entries.len() - max;
+            self.entries.truncate(max);
+        }
+        self
+    }
+}
+
 /// Parses a page of `format` fetched from `url` into its listing.
 pub fn parse(format: Format, url: &Url, body: &[u8]) -> Result<Listing, ListingError> {
     let text = String::from_utf8_lossy(body);

@@ -17,5 +17,6 @@ mod load;
 mod ranges;
 mod relink;
 mod security;
+mod series;
 mod streaming;
 mod util;
