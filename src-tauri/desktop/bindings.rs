@@ -11,7 +11,7 @@ use super::actions::UiError;
 use super::commands::SettingsView;
 use super::events::{UiEvent, UiItem};
 use super::settings::{FieldError, SettingsForm};
-use spool_engine::{ItemState, ItemView, RemoveReason};
+use spool_engine::{CollectionView, ItemState, ItemView, RemoveReason};
 
 const REGENERATE: &str = "SPOOL_WRITE_BINDINGS=1 cargo test --lib bindings";
 
@@ -32,6 +32,7 @@ fn rendered() -> Vec<(String, String)> {
     vec![
         one::<ItemState>(&cfg),
         one::<ItemView>(&cfg),
+        one::<CollectionView>(&cfg),
         one::<RemoveReason>(&cfg),
         one::<UiItem>(&cfg),
         one::<UiEvent>(&cfg),

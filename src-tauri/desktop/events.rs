@@ -365,6 +365,7 @@ mod tests {
             state,
             pinned: false,
             error: None,
+            collection: None,
         }
     }
 
