@@ -60,6 +60,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             () = shared.cancel.cancelled() => return,
         }
         enforce(&shared).await;
+        // A backstop: a reader that opened and closed without a kick.
+        crate::queue::rebalance(&shared);
     }
 }
 
@@ -260,6 +262,7 @@ pub(crate) async fn remove_item(shared: &Shared, item: &Item, reason: RemoveReas
         id: item.id().to_string(),
         reason,
     });
+    crate::queue::rebalance(shared);
     Ok(())
 }
 

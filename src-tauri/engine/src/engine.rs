@@ -58,6 +58,10 @@ pub(crate) struct Shared {
     /// Free space granted to fetches before they write (see `disk`).
     pub space: Arc<disk::Space>,
     pub items: Mutex<HashMap<String, Arc<Item>>>,
+    /// Items grouped as added from a listing or playlist.
+    pub collections: crate::collection::Collections,
+    /// Which items may download now.
+    pub queue: crate::queue::Queue,
     pub events: broadcast::Sender<Event>,
     /// Origin requests of downloads.
     pub client: reqwest::Client,
@@ -112,7 +116,9 @@ impl Shared {
     }
 
     pub fn view(&self, item: &Item) -> ItemView {
-        item.view(self.stream_url(item))
+        let mut view = item.view(self.stream_url(item));
+        view.collection = self.collections.of(item.id());
+        view
     }
 
     pub fn limits(&self) -> Limits {
@@ -152,6 +158,7 @@ impl Engine {
         // One idle connection per origin is all a seek needs.
         let seek_client = http_client(1)?;
         let pairings = Pairings::load(&config.data_dir);
+        let collections = crate::collection::Collections::load(&config.data_dir);
         let shared = Arc::new(Shared {
             limits: std::sync::RwLock::new(config.limits()),
             rate: RateLimiter::new(config.rate_limit),
@@ -159,6 +166,8 @@ impl Engine {
             space: disk::Space::new(store.clone()),
             store,
             items: Mutex::new(HashMap::new()),
+            collections,
+            queue: Default::default(),
             events: broadcast::channel(1024).0,
             client,
             seek_client,
@@ -218,6 +227,7 @@ impl Engine {
         for item in self.shared.items().values() {
             item.kick.notify_one();
         }
+        crate::queue::rebalance(&self.shared);
     }
 
     /// A browser extension at `origin` asks to pair; the app is told by
@@ -372,6 +382,7 @@ impl Engine {
             download::book_fault(&mut item.lock(), &fault);
         }
         shared.items().insert(item.id().to_string(), item.clone());
+        crate::queue::rebalance(shared);
         if let Some(warm) = warm {
             warm.detach();
         }
@@ -383,8 +394,14 @@ impl Engine {
         Ok(view)
     }
 
+    /// Every item but subtitles of a collection's videos (they go with
+    /// their video: [`Engine::subtitles_of`]).
     pub fn items(&self) -> Vec<ItemView> {
         let items: Vec<_> = self.shared.items().values().cloned().collect();
+        let items: Vec<_> = items
+            .into_iter()
+            .filter(|i| !self.shared.collections.is_subtitle(i.id()))
+            .collect();
         let mut views: Vec<_> = items.iter().map(|i| (i.created, self.shared.view(i))).collect();
         views.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         views.into_iter().map(|(_, v)| v).collect()
@@ -435,6 +452,7 @@ impl Engine {
     pub async fn pause(&self, id: &str) -> Result<ItemView> {
         let item = self.shared.item(id)?;
         item.lock().meta.paused = true;
+        crate::queue::rebalance(&self.shared);
         item.kick.notify_one();
         download::save(&self.shared, &item).await;
         self.shared.emit_state(&item);
@@ -456,11 +474,20 @@ impl Engine {
             st.meta.failure.take().is_some()
         };
         download::save(&self.shared, &item).await;
+        crate::queue::rebalance(&self.shared);
         if was_failed {
             download::spawn_supervisor(&self.shared, item.clone(), None);
         }
         item.kick.notify_one();
         self.shared.emit_state(&item);
+        Ok(self.shared.view(&item))
+    }
+
+    /// Puts a queued item ahead of every other queued item.
+    pub fn move_to_front(&self, id: &str) -> Result<ItemView> {
+        let item = self.shared.item(id)?;
+        self.shared.queue.move_to_front(id);
+        crate::queue::rebalance(&self.shared);
         Ok(self.shared.view(&item))
     }
 
@@ -545,7 +572,7 @@ pub(crate) fn validate_url(url: &str) -> Result<String> {
 }
 
 /// `Name: value` lines into pairs, rejecting what HTTP would reject.
-fn parse_headers(lines: &[String]) -> Result<Vec<(String, String)>> {
+pub(crate) fn parse_headers(lines: &[String]) -> Result<Vec<(String, String)>> {
     lines
         .iter()
         .map(|line| {

@@ -60,6 +60,11 @@ pub enum Error {
     TooManyPairingRequests,
     #[error("{max} browser extensions are paired already; remove one in Spool's window first")]
     TooManyPairings { max: usize },
+    /// A listing or playlist that cannot be used.
+    #[error("{0}")]
+    Listing(#[from] crate::listing::ListingError),
+    #[error("no collection with id {0:?}")]
+    CollectionNotFound(String),
 }
 
 impl Error {
@@ -89,6 +94,10 @@ impl Error {
             Error::NoSuchPairing(_) => "not_found",
             Error::TooManyPairingRequests => "too_many_requests",
             Error::TooManyPairings { .. } => "too_many_pairings",
+            Error::Listing(crate::listing::ListingError::Hls) => "hls_not_supported",
+            Error::Listing(crate::listing::ListingError::NotAListing(_)) => "not_a_listing",
+            Error::Listing(_) => "bad_listing",
+            Error::CollectionNotFound(_) => "not_found",
         }
     }
 

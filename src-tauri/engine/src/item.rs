@@ -332,6 +332,7 @@ impl Item {
             state: st.state(),
             pinned: st.meta.pinned,
             error: st.reason(),
+            collection: None,
         }
     }
 

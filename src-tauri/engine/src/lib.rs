@@ -6,6 +6,7 @@
 //! wire it up through [`Engine`].
 
 pub mod cache;
+pub mod collection;
 pub mod config;
 pub mod control;
 pub mod disk;
@@ -15,10 +16,13 @@ pub mod error;
 pub mod events;
 mod item;
 pub mod link;
+pub mod listing;
 pub mod name;
-pub mod player;
 pub mod pairing;
+pub mod player;
+pub mod playlist;
 pub mod proxy;
+pub mod queue;
 pub mod range;
 pub mod ranges;
 mod relink;
@@ -27,11 +31,13 @@ pub mod size;
 pub mod store;
 pub mod token;
 
+pub use collection::{Added, CollectionAdded, CollectionView};
 pub use config::{Config, Limits};
 pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
 pub use player::{Entry, PlayOptions, Playing};
+pub use playlist::PlaylistEntry;
 pub use ranges::{ByteRange, RangeSet};
 
 /// The runtime that serves players: the engine's proxy and control API run

@@ -128,6 +128,7 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
     let interval = shared.config.checkpoint_interval;
     let mut last_checkpoint = Instant::now();
     let mut last_state = item.lock().state();
+    let mut last_reading = item.in_use();
     loop {
         let (step, starts) = decide(&shared, &item, &mut first);
         for (slot, response) in starts {
@@ -137,6 +138,12 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
             });
         }
         let state = item.lock().state();
+        let reading = item.in_use();
+        // A slot of the queue frees, or a player wants this item now.
+        if reading != last_reading || (state != last_state && state != ItemState::Downloading) {
+            last_reading = reading;
+            crate::queue::rebalance(&shared);
+        }
         if state != last_state {
             last_state = state;
             if state == ItemState::Complete {
@@ -149,6 +156,7 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
             Step::Exit => {
                 checkpoint(&shared, &item).await;
                 item.supervised.store(false, Ordering::SeqCst);
+                crate::queue::rebalance(&shared);
                 // A resume may have come in while we were leaving.
                 if wants_supervisor(&item) && !item.supervised.swap(true, Ordering::SeqCst) {
                     continue;
@@ -228,7 +236,12 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     if st.hold.is_some() {
         return (Step::Wait(None), Vec::new());
     }
-    let background = !st.meta.paused;
+    // Beyond the queue's running items, fetch only for readers.
+    let background = !st.meta.paused && shared.queue.admits(item.id());
+    if !background {
+        // The probe's response would hold a connection while queued.
+        first.take();
+    }
     let mut starts = Vec::new();
     let ranged = st.meta.probed && st.meta.accepts_ranges;
     match st.meta.size.filter(|_| ranged) {
