@@ -13,7 +13,7 @@ use crate::disk;
 use crate::engine::Shared;
 use crate::error::{Error, Result};
 use crate::events::{Event, RemoveReason};
-use crate::item::{Item, Runtime};
+use crate::item::{Item, LiveState};
 use crate::size::format_size;
 
 /// How often the limits are checked.
@@ -170,7 +170,7 @@ struct Space {
 }
 
 /// Why an unfinished item must not download now, if it must not.
-fn hold_reason(st: &mut Runtime, space: &Space, limits: &Limits, fits: bool) -> Option<String> {
+fn hold_reason(st: &mut LiveState, space: &Space, limits: &Limits, fits: bool) -> Option<String> {
     let free = space.free;
     if st.disk_full && free >= limits.min_free.saturating_add(DISK_FULL_MARGIN) {
         st.disk_full = false;
@@ -215,7 +215,7 @@ fn set_hold(shared: &Shared, item: &Item, hold: Option<String>) {
             false
         } else {
             if hold.is_some() {
-                st.cancel_workers();
+                st.cancel_fetches();
             }
             st.hold = hold;
             true
@@ -231,7 +231,7 @@ fn fail(shared: &Shared, item: &Item, reason: String) {
     {
         let mut st = item.lock();
         st.meta.failure = Some(reason);
-        st.cancel_workers();
+        st.cancel_fetches();
     }
     item.notify_readers();
     item.kick.notify_one();
@@ -243,7 +243,7 @@ pub(crate) async fn remove_item(shared: &Shared, item: &Item, reason: RemoveReas
     {
         let mut st = item.lock();
         st.removed = true;
-        st.cancel_workers();
+        st.cancel_fetches();
     }
     item.cancel.cancel();
     item.notify_readers();

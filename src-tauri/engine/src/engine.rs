@@ -12,6 +12,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
+use crate::byte_ranges::RangeSet;
 use crate::config::{Config, Limits};
 use crate::download::limit::RateLimiter;
 use crate::download::{self, origin, DownloadThread};
@@ -19,7 +20,6 @@ use crate::error::{Error, Result};
 use crate::events::{Event, ItemView, RemoveReason};
 use crate::item::Item;
 use crate::name;
-use crate::ranges::RangeSet;
 use crate::store::{DirLock, EngineFile, ItemMeta, ItemSource, Store};
 use crate::{cache, disk, proxy, relink, token};
 

@@ -5,6 +5,7 @@
 //! The engine knows nothing of Tauri; the desktop app and `spool serve` only
 //! wire it up through [`Engine`].
 
+pub mod byte_ranges;
 pub mod cache;
 pub mod config;
 pub mod control;
@@ -13,22 +14,21 @@ pub mod download;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod http_range;
 mod item;
 pub mod name;
 pub mod proxy;
-pub mod range;
-pub mod ranges;
 mod relink;
 mod salvage;
 pub mod size;
 pub mod store;
 pub mod token;
 
+pub use byte_ranges::{ByteRange, RangeSet};
 pub use config::{Config, Limits};
 pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
-pub use ranges::{ByteRange, RangeSet};
 
 /// The runtime that serves players: the engine's proxy and control API run
 /// on the runtime `Engine::start` is called on, downloads on a thread of

@@ -8,13 +8,13 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::byte_ranges::{ByteRange, RangeSet};
 use crate::download::origin::{self, Body};
 use crate::download::{self, persist::joined};
 use crate::engine::{validate_url, Shared};
 use crate::error::{Error, Result};
 use crate::events::ItemView;
 use crate::item::Item;
-use crate::ranges::{ByteRange, RangeSet};
 use crate::store::ItemMeta;
 
 /// Spans of bytes on disk compared with the new URL's when no validator

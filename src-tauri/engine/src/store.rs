@@ -25,8 +25,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::byte_ranges::RangeSet;
 use crate::error::{Error, Result};
-use crate::ranges::RangeSet;
 use crate::salvage;
 
 /// What never changes about an item (`item.json`).

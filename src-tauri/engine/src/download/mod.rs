@@ -22,7 +22,7 @@ use reqwest::Response;
 
 use crate::engine::Shared;
 use crate::events::ItemState;
-use crate::item::{Item, Runtime, WorkerSlot};
+use crate::item::{Item, LiveState, RunningFetch};
 use crate::token;
 use origin::FetchError;
 
@@ -130,10 +130,10 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
     let mut last_state = item.lock().state();
     loop {
         let (step, starts) = decide(&shared, &item, &mut first);
-        for (slot, response) in starts {
+        for (running, response) in starts {
             let (shared2, item2) = (shared.clone(), item.clone());
             shared.downloads.spawn(&shared.tasks, async move {
-                fetch::fetch(shared2, item2, slot, response).await
+                fetch::fetch(shared2, item2, running, response).await
             });
         }
         let state = item.lock().state();
@@ -173,7 +173,7 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
         }
         tokio::select! {
             () = item.cancel.cancelled() => {
-                item.lock().cancel_workers();
+                item.lock().cancel_fetches();
                 if !item.lock().removed {
                     checkpoint(&shared, &item).await;
                 }
@@ -191,7 +191,7 @@ fn wants_supervisor(item: &Item) -> bool {
     !st.removed && st.meta.failure.is_none() && !st.size_known_and_complete() && !item.cancel.is_cancelled()
 }
 
-type Start = (WorkerSlot, Option<Response>);
+type Start = (RunningFetch, Option<Response>);
 
 /// When every connection serves readers, how long a reader waits before it
 /// takes one, and how long a fetch serves its readers before giving its
@@ -206,7 +206,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     let now = Instant::now();
     let mut st = item.lock();
     if st.removed || st.meta.failure.is_some() || st.size_known_and_complete() {
-        st.cancel_workers();
+        st.cancel_fetches();
         return (Step::Exit, Vec::new());
     }
     if st.failures > 0 && now.duration_since(st.last_progress) >= config.stall_timeout {
@@ -217,7 +217,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
         );
         tracing::warn!("item {}: {failure}", item.id());
         st.meta.failure = Some(failure);
-        st.cancel_workers();
+        st.cancel_fetches();
         drop(st);
         item.notify_readers();
         return (Step::Exit, Vec::new());
@@ -235,17 +235,17 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
         None => {
             // One sequential fetch: the origin must be probed, or cannot seek.
             if !background && !st.reader_waits() {
-                st.cancel_workers();
-            } else if st.workers.is_empty() {
+                st.cancel_fetches();
+            } else if st.fetches.is_empty() {
                 let limit = st.meta.size.unwrap_or(u64::MAX);
                 if let Some(gap) = st.written.first_gap_from(0, limit) {
-                    let slot = st.new_worker(gap.start, limit, false, &item.cancel);
-                    starts.push((slot, first.take()));
+                    let running = st.start_fetch(gap.start, limit, false, &item.cancel);
+                    starts.push((running, first.take()));
                 }
             }
         }
         Some(size) => {
-            let fetches = fetches(&st, config.seek_threshold);
+            let fetches = as_scheduled(&st, config.seek_threshold);
             let demands: Vec<schedule::Demand> = st
                 .demands
                 .values()
@@ -271,19 +271,19 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
                 match action {
                     schedule::Action::Start(r) | schedule::Action::Seek(r) => {
                         let seek = matches!(action, schedule::Action::Seek(_));
-                        let slot = st.new_worker(r.start, r.end, seek, &item.cancel);
+                        let running = st.start_fetch(r.start, r.end, seek, &item.cancel);
                         // The probe's response starts at byte 0: only a fetch from 0 can use it.
                         let response = if r.start == 0 { first.take() } else { None };
-                        starts.push((slot, response));
+                        starts.push((running, response));
                     }
                     schedule::Action::Shrink { id, end } => {
-                        if let Some(w) = st.worker(id) {
-                            w.end = end;
+                        if let Some(f) = st.fetch_mut(id) {
+                            f.end = end;
                         }
                     }
                     schedule::Action::Stop { id } => {
-                        if let Some(i) = st.workers.iter().position(|w| w.id == id) {
-                            st.workers.remove(i).cancel.cancel();
+                        if let Some(i) = st.fetches.iter().position(|f| f.id == id) {
+                            st.fetches.remove(i).cancel.cancel();
                         }
                     }
                 }
@@ -298,42 +298,42 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     )
 }
 
-/// Whether fetch `slot` should stand by for a reader another fetch feeds
+/// Whether fetch `fetch_id` should stand by for a reader another fetch feeds
 /// (see [`schedule::gives_way`]); cheap when no reader is open.
-fn gives_way(st: &Runtime, slot: u64, seek_threshold: u64) -> bool {
+fn gives_way(st: &LiveState, fetch_id: u64, seek_threshold: u64) -> bool {
     // Only for another fetch of the item: a lone fetch never stands by.
-    if st.demands.is_empty() || st.workers.len() < 2 {
+    if st.demands.is_empty() || st.fetches.len() < 2 {
         return false;
     }
     let readers: Vec<u64> = st.demands.values().map(|d| d.pos).collect();
-    schedule::gives_way(slot, &fetches(st, seek_threshold), &readers)
+    schedule::gives_way(fetch_id, &as_scheduled(st, seek_threshold), &readers)
 }
 
 /// The item's running fetches as the scheduler sees them.
-fn fetches(st: &Runtime, seek_threshold: u64) -> Vec<schedule::Fetch> {
-    st.workers
+fn as_scheduled(st: &LiveState, seek_threshold: u64) -> Vec<schedule::Fetch> {
+    st.fetches
         .iter()
-        .map(|w| schedule::Fetch {
-            id: w.id,
-            pos: w.pos,
-            end: w.end,
-            reach: w.reach(seek_threshold),
-            age: w.started.elapsed(),
+        .map(|f| schedule::Fetch {
+            id: f.id,
+            pos: f.pos,
+            end: f.end,
+            reach: f.reach(seek_threshold),
+            age: f.started.elapsed(),
         })
         .collect()
 }
 
 /// Books the end of a fetch and wakes the supervisor.
-async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outcome) {
+async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, fetch_id: u64, outcome: Outcome) {
     {
         let mut st = item.lock();
-        st.workers.retain(|w| w.id != slot);
+        st.fetches.retain(|f| f.id != fetch_id);
         match &outcome {
             Outcome::Done | Outcome::Stopped | Outcome::Changed(_) => {}
             Outcome::Fault(fault) if fault.is_definitive() => {
                 tracing::warn!("item {}: {fault}", item.id());
                 st.meta.failure = Some(fault.to_string());
-                st.cancel_workers();
+                st.cancel_fetches();
             }
             Outcome::Fault(fault) => {
                 let wait = book_fault(&mut st, fault);
@@ -349,17 +349,17 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
                 tracing::info!("item {}: {}", item.id(), no_room.reason());
                 st.space_wait = true;
                 st.hold = Some(no_room.reason());
-                st.cancel_workers();
+                st.cancel_fetches();
             }
             Outcome::Disk(e) => {
                 if e.raw_os_error() == Some(libc::ENOSPC) {
                     tracing::warn!("item {}: the disk is full; downloading pauses", item.id());
                     st.disk_full = true;
                     st.hold = Some("the disk is full".to_string());
-                    st.cancel_workers();
+                    st.cancel_fetches();
                 } else {
                     st.meta.failure = Some(format!("cannot write the data file: {e}"));
-                    st.cancel_workers();
+                    st.cancel_fetches();
                 }
             }
         }
@@ -374,7 +374,7 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
 /// Books a transient fault: the item's next fetch waits out a backoff, or
 /// the origin's `Retry-After` (at most 60 s) when that is longer. Returns
 /// the wait.
-pub(crate) fn book_fault(st: &mut Runtime, fault: &FetchError) -> Duration {
+pub(crate) fn book_fault(st: &mut LiveState, fault: &FetchError) -> Duration {
     st.failures += 1;
     let retry_after = match fault {
         FetchError::Transient { retry_after, .. } => *retry_after,

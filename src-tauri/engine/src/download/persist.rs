@@ -71,13 +71,13 @@ pub(super) async fn reset_content(shared: &Shared, item: &Item, reason: &str) {
         Err(e) => {
             let mut st = item.lock();
             st.meta.failure = Some(format!("cannot create a new data file: {e}"));
-            st.cancel_workers();
+            st.cancel_fetches();
             return;
         }
     };
     let meta = {
         let mut st = item.lock();
-        st.cancel_workers();
+        st.cancel_fetches();
         st.file = Arc::new(file);
         st.meta.generation += 1;
         st.written.clear();
