@@ -1,6 +1,7 @@
 //! Engine settings. Defaults are what `spool serve` uses.
 
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Settings the engine starts with.
@@ -69,5 +70,25 @@ impl Config {
             checkpoint_interval: Duration::from_secs(1),
             origin_timeout: Duration::from_secs(20),
         }
+    }
+}
+
+/// The limits in force, changed at run time by [`crate::Engine::set_limits`]:
+/// every clone reads the same values. Those who decide by a limit read it
+/// at each decision; nobody holds the lock while waiting.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveLimits(Arc<RwLock<Limits>>);
+
+impl LiveLimits {
+    pub fn new(limits: Limits) -> Self {
+        LiveLimits(Arc::new(RwLock::new(limits)))
+    }
+
+    pub fn get(&self) -> Limits {
+        *self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set(&self, limits: Limits) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = limits;
     }
 }

@@ -22,7 +22,7 @@ pub enum Error {
     #[error("invalid header {header:?}: {reason}")]
     InvalidHeader { header: String, reason: String },
     /// The origin gave a definitive answer: 401, 403, 404, 410, …
-    #[error("origin answered {}", crate::download::origin::describe(*status))]
+    #[error("origin answered {}", describe(*status))]
     OriginStatus { status: reqwest::StatusCode },
     /// The origin cannot be reached at all: unknown host, refused connection.
     #[error("{0}")]
@@ -77,5 +77,13 @@ impl Error {
             Error::MatchesFailedItem { id, .. } => Some(id),
             _ => None,
         }
+    }
+}
+
+/// `401 Unauthorized`.
+pub(crate) fn describe(status: reqwest::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
     }
 }

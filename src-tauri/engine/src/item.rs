@@ -18,8 +18,8 @@ use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::byte_ranges::RangeSet;
-use crate::download::limit::RateLimiter;
 use crate::events::{ItemState, ItemView};
+use crate::rate_limit::RateLimiter;
 use crate::store::{ItemMeta, ItemSource};
 
 /// A fetch running for an item: it writes `[pos, end)` from one origin response.
@@ -134,7 +134,13 @@ impl LiveState {
         self.meta.failure.clone().or_else(|| self.hold.clone())
     }
 
-    pub fn start_fetch(&mut self, pos: u64, end: u64, seek: bool, parent: &CancellationToken) -> RunningFetch {
+    pub fn start_fetch(
+        &mut self,
+        pos: u64,
+        end: u64,
+        seek: bool,
+        parent: &CancellationToken,
+    ) -> RunningFetch {
         self.next_fetch += 1;
         let running = RunningFetch {
             id: self.next_fetch,
@@ -255,7 +261,7 @@ impl Item {
     }
 
     /// An item whose metadata is damaged beyond repair (see
-    /// [`crate::salvage`]): failed with `reason`, a fresh stream token, no
+    /// `store::salvage`): failed with `reason`, a fresh stream token, no
     /// origin URL; `meta` is what its state file still told, if anything.
     pub fn damaged(
         id: String,

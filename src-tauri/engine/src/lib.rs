@@ -7,22 +7,27 @@
 
 pub mod byte_ranges;
 pub mod cache;
+mod catalog;
 pub mod config;
-pub mod control;
 pub mod disk;
 pub mod download;
 pub mod engine;
 pub mod error;
 pub mod events;
+mod fetch_error;
 pub mod http_range;
+mod input;
 mod item;
 pub mod name;
 pub mod proxy;
+pub mod rate_limit;
 mod relink;
-mod salvage;
 pub mod size;
+mod start;
 pub mod store;
 pub mod token;
+
+pub use proxy::control;
 
 pub use byte_ranges::{ByteRange, RangeSet};
 pub use config::{Config, Limits};

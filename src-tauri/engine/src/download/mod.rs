@@ -3,13 +3,14 @@
 //! file and records what it wrote. Faults are retried with backoff; a
 //! changed origin file starts the item over; nothing is ever mixed.
 
+mod context;
 mod fetch;
-pub mod limit;
 pub(crate) mod origin;
 pub(crate) mod persist;
 pub mod schedule;
 mod thread;
 
+pub(crate) use context::Downloader;
 pub(crate) use fetch::learn;
 pub(crate) use persist::{checkpoint, save};
 pub(crate) use thread::DownloadThread;
@@ -20,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use reqwest::Response;
 
-use crate::engine::Shared;
 use crate::events::ItemState;
 use crate::item::{Item, LiveState, RunningFetch};
 use crate::token;
@@ -44,20 +44,19 @@ enum Outcome {
 
 /// Starts the item's supervisor unless one runs; `first` is an origin
 /// response to `bytes=0-` already received (the probe of `add`).
-pub(crate) fn spawn_supervisor(shared: &Arc<Shared>, item: Arc<Item>, first: Option<Response>) {
+pub(crate) fn spawn_supervisor(downloader: &Arc<Downloader>, item: Arc<Item>, first: Option<Response>) {
     if item.supervised.swap(true, Ordering::SeqCst) {
         item.kick.notify_one();
         return;
     }
-    let shared2 = shared.clone();
-    shared.downloads.spawn(
-        &shared.tasks,
-        async move { supervise(shared2, item, first).await },
-    );
+    let downloader2 = downloader.clone();
+    downloader.thread.spawn(&downloader.tasks, async move {
+        supervise(downloader2, item, first).await
+    });
 }
 
 /// Keeps a connection to the origin of `url` open and idle for the next seek
-/// (`Shared::seek_client`), so a seek pays no TCP (or TLS) handshake: one
+/// (`Downloader::seek_client`), so a seek pays no TCP (or TLS) handshake: one
 /// round trip instead of two or three. Called when an item is added and
 /// each time a seek takes that connection. Costs the origin a `HEAD`; a
 /// server closes the idle connection after its keep-alive timeout, and the
@@ -67,18 +66,22 @@ pub(crate) fn spawn_supervisor(shared: &Arc<Shared>, item: Arc<Item>, first: Opt
 /// player scrubbing must not send a HEAD per seek), or the user allows one
 /// connection per item (`--connections 1`: no extra one).
 pub(crate) fn warm_for_seeks(
-    shared: &Shared,
+    downloader: &Downloader,
     url: &str,
     headers: &[(String, String)],
 ) -> Option<tokio::task::JoinHandle<()>> {
-    if shared.limits().connections_per_item <= 1 {
+    if downloader.limits.get().connections_per_item <= 1 {
         return None;
     }
     let origin = reqwest::Url::parse(url).ok()?.origin().ascii_serialization();
-    let warming = Warming::start(shared.warming.clone(), origin)?;
-    let (client, cancel) = (shared.seek_client.clone(), shared.cancel.clone());
-    let (url, headers, timeout) = (url.to_string(), headers.to_vec(), shared.config.origin_timeout);
-    Some(shared.downloads.spawn(&shared.tasks, async move {
+    let warming = Warming::start(downloader.warming.clone(), origin)?;
+    let (client, cancel) = (downloader.seek_client.clone(), downloader.cancel.clone());
+    let (url, headers, timeout) = (
+        url.to_string(),
+        headers.to_vec(),
+        downloader.config.origin_timeout,
+    );
+    Some(downloader.thread.spawn(&downloader.tasks, async move {
         let _warming = warming;
         tokio::select! {
             () = origin::warm(&client, &url, &headers, timeout) => {}
@@ -87,7 +90,7 @@ pub(crate) fn warm_for_seeks(
     }))
 }
 
-/// Origins a warm-up is under way for (`Shared::warming`).
+/// Origins a warm-up is under way for (`Downloader::warming`).
 pub(crate) type WarmingSet = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
 /// One origin's place in the [`WarmingSet`], given back when the warm-up
@@ -124,30 +127,30 @@ enum Step {
     Exit,
 }
 
-async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Response>) {
-    let interval = shared.config.checkpoint_interval;
+async fn supervise(downloader: Arc<Downloader>, item: Arc<Item>, mut first: Option<Response>) {
+    let interval = downloader.config.checkpoint_interval;
     let mut last_checkpoint = Instant::now();
     let mut last_state = item.lock().state();
     loop {
-        let (step, starts) = decide(&shared, &item, &mut first);
+        let (step, starts) = decide(&downloader, &item, &mut first);
         for (running, response) in starts {
-            let (shared2, item2) = (shared.clone(), item.clone());
-            shared.downloads.spawn(&shared.tasks, async move {
-                fetch::fetch(shared2, item2, running, response).await
+            let (downloader2, item2) = (downloader.clone(), item.clone());
+            downloader.thread.spawn(&downloader.tasks, async move {
+                fetch::fetch(downloader2, item2, running, response).await
             });
         }
         let state = item.lock().state();
         if state != last_state {
             last_state = state;
             if state == ItemState::Complete {
-                checkpoint(&shared, &item).await;
+                checkpoint(&downloader.catalog, &item).await;
                 tracing::info!("item {} complete", item.id());
             }
-            shared.emit_state(&item);
+            downloader.catalog.emit_state(&item);
         }
         let deadline = match step {
             Step::Exit => {
-                checkpoint(&shared, &item).await;
+                checkpoint(&downloader.catalog, &item).await;
                 item.supervised.store(false, Ordering::SeqCst);
                 // A resume may have come in while we were leaving.
                 if wants_supervisor(&item) && !item.supervised.swap(true, Ordering::SeqCst) {
@@ -159,9 +162,9 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
         };
         let unsynced = item.lock().unsynced;
         let due = last_checkpoint.elapsed() >= interval;
-        if due || unsynced >= shared.config.checkpoint_bytes {
+        if due || unsynced >= downloader.config.checkpoint_bytes {
             if unsynced > 0 {
-                checkpoint(&shared, &item).await;
+                checkpoint(&downloader.catalog, &item).await;
             }
             // Even with nothing saved: left in the past, the wake-up below
             // would spin this loop.
@@ -175,7 +178,7 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
             () = item.cancel.cancelled() => {
                 item.lock().cancel_fetches();
                 if !item.lock().removed {
-                    checkpoint(&shared, &item).await;
+                    checkpoint(&downloader.catalog, &item).await;
                 }
                 item.supervised.store(false, Ordering::SeqCst);
                 return;
@@ -201,8 +204,8 @@ const READER_TURN: Duration = Duration::from_secs(1);
 const REPLAN_WHILE_WAITING: Duration = Duration::from_millis(250);
 
 /// Looks at the item and decides which fetches to start or stop.
-fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (Step, Vec<Start>) {
-    let config = &shared.config;
+fn decide(downloader: &Downloader, item: &Arc<Item>, first: &mut Option<Response>) -> (Step, Vec<Start>) {
+    let config = &downloader.config;
     let now = Instant::now();
     let mut st = item.lock();
     if st.removed || st.meta.failure.is_some() || st.size_known_and_complete() {
@@ -261,7 +264,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
                 present: &st.written,
                 fetches: &fetches,
                 demands: &demands,
-                max_fetches: shared.limits().connections_per_item.max(1),
+                max_fetches: downloader.limits.get().connections_per_item.max(1),
                 background,
                 seek_threshold: config.seek_threshold,
                 min_split: config.seek_threshold.max(1 << 20),
@@ -324,7 +327,7 @@ fn as_scheduled(st: &LiveState, seek_threshold: u64) -> Vec<schedule::Fetch> {
 }
 
 /// Books the end of a fetch and wakes the supervisor.
-async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, fetch_id: u64, outcome: Outcome) {
+async fn finish(downloader: &Arc<Downloader>, item: &Arc<Item>, fetch_id: u64, outcome: Outcome) {
     {
         let mut st = item.lock();
         st.fetches.retain(|f| f.id != fetch_id);
@@ -365,7 +368,7 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, fetch_id: u64, outcome: 
         }
     }
     if let Outcome::Changed(reason) = outcome {
-        persist::reset_content(shared, item, &reason).await;
+        persist::reset_content(&downloader.catalog, item, &reason).await;
     }
     item.notify_readers();
     item.kick.notify_one();

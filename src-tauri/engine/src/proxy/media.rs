@@ -9,11 +9,11 @@ use super::body::{self, ItemBody, ProxyBody};
 use super::text;
 use crate::byte_ranges::ByteRange;
 use crate::download;
-use crate::engine::{unix_millis, Shared};
+use crate::engine::{unix_millis, Engine};
 use crate::http_range::{self, Plan, Representation, Segment};
 use crate::item::{Abort, Item};
 
-pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str) -> Response<ProxyBody> {
+pub(super) async fn serve<B>(req: Request<B>, engine: &Engine, token: &str) -> Response<ProxyBody> {
     let method = req.method().clone();
     if method != Method::GET && method != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
@@ -22,12 +22,12 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let Some(item) = shared.item_by_token(token) else {
+    let Some(item) = engine.catalog().item_by_token(token) else {
         return text(StatusCode::NOT_FOUND, "no such item");
     };
     // A response holds a reader from the start: the item counts as in use.
     let reader = item.open_reader();
-    touch(shared, &item);
+    touch(engine, &item);
     // Until the origin answers, the length is unknown: wait for it.
     if let Err(abort) = item.wait_probed().await {
         return match abort {
@@ -127,7 +127,7 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
 
 /// Records the access for eviction order; saved at once when the item's
 /// download is over (no checkpoint would save it), at most once a minute.
-fn touch(shared: &Arc<Shared>, item: &Arc<Item>) {
+fn touch(engine: &Engine, item: &Arc<Item>) {
     let now = unix_millis();
     let stale = {
         let mut st = item.lock();
@@ -136,11 +136,10 @@ fn touch(shared: &Arc<Shared>, item: &Arc<Item>) {
         stale
     };
     if stale {
-        let (shared, item) = (shared.clone(), item.clone());
-        shared
-            .tasks
-            .clone()
-            .spawn(async move { download::save(&shared, &item).await });
+        let (catalog, item) = (engine.catalog().clone(), item.clone());
+        engine
+            .tasks()
+            .spawn(async move { download::save(&catalog, &item).await });
     }
 }
 

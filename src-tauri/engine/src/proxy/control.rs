@@ -2,8 +2,6 @@
 //! token (from `engine.json`) is checked before routing, so unknown paths
 //! say 401 too. Errors are `{code, message}`.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -13,10 +11,10 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::engine::{Engine, Shared};
+use super::body::{self, ProxyBody};
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::item::Abort;
-use crate::proxy::body::{self, ProxyBody};
 
 /// Largest request body accepted (an add request is a URL and a few headers).
 const MAX_BODY: usize = 64 * 1024;
@@ -50,8 +48,8 @@ pub struct ApiError {
     pub item: Option<String>,
 }
 
-pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Response<ProxyBody> {
-    if !authorized(&req, &shared.control_token) {
+pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<ProxyBody> {
+    if !authorized(&req, &engine.server().control_token) {
         let mut response = error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -62,7 +60,6 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         return response;
     }
-    let engine = Engine::from_shared(shared.clone());
     let method = req.method().clone();
     let path = req.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').skip(2).collect(); // after "", "api"
@@ -100,7 +97,7 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
             "resume" => result(engine.resume(id).await),
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
         },
-        (Method::GET, ["events"]) => events(shared),
+        (Method::GET, ["events"]) => events(engine),
         (_, ["items"] | ["items", _] | ["items", _, _] | ["events"]) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -143,9 +140,9 @@ async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Resu
 }
 
 /// `GET /api/events`: server-sent events, one JSON [`crate::Event`] each.
-fn events(shared: &Arc<Shared>) -> Response<ProxyBody> {
-    let cancel = shared.cancel.clone();
-    let stream = BroadcastStream::new(shared.events.subscribe())
+fn events(engine: &Engine) -> Response<ProxyBody> {
+    let cancel = engine.cancel().clone();
+    let stream = BroadcastStream::new(engine.subscribe())
         .take_until(async move { cancel.cancelled().await })
         .map(|event| {
             let line = match event {
