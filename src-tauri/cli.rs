@@ -6,17 +6,18 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{anyhow, bail, Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use spool_engine::config::DEFAULT_PORT;
 use spool_engine::control::{AddRequest, ApiError, RelinkRequest};
 use spool_engine::size::{format_size, parse_size};
 use spool_engine::store::{read_engine_file, Store};
-use spool_engine::{Config, Engine, ItemView};
+use spool_engine::{Config, Engine, ItemView, PlayOptions, Playing};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "spool",
     version,
+    propagate_version = true,
     about = "Stream remote media to your player while it downloads into a local cache"
 )]
 #[cfg_attr(
@@ -35,7 +36,8 @@ struct Cli {
     command: Option<Command>,
 
     /// A media URL: start the desktop app (or use the running one), add it
-    /// and play it. Without URL and command: the desktop app.
+    /// and play it. A `spool:play?url=…` or `spool:add?url=…` link: the app
+    /// asks first. Without URL and command: the desktop app.
     // Not `args_conflicts_with_subcommands`: that also rejects the global
     // `--data-dir` before a subcommand. Requiring a scheme keeps a mistyped
     // subcommand a usage error (exit 2) instead of a URL to add.
@@ -43,9 +45,11 @@ struct Cli {
     url: Option<String>,
 }
 
-/// A bare `spool WORD` is a URL only if it has a scheme (`http://…`).
+/// A bare `spool WORD` is a URL only if it has a scheme (`http://…`), or a
+/// `spool:` link (the desktop app asks before it adds one).
 fn parse_url_arg(arg: &str) -> Result<String, String> {
-    if arg.contains("://") {
+    let is_link = arg.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("spool:"));
+    if arg.contains("://") || is_link {
         Ok(arg.to_string())
     } else {
         Err("not a command, nor a URL (expected http://… or https://…)".to_string())
@@ -71,6 +75,11 @@ enum Command {
         /// Bandwidth limit for all downloads together, per second (e.g. 5MiB).
         #[arg(long, value_parser = parse_size, value_name = "SIZE")]
         rate_limit: Option<u64>,
+        /// The player `spool play` starts when it names none (default: the
+        /// first of mpv, vlc, celluloid, totem found, else the desktop's
+        /// default for a playlist). `{url}` marks where the URLs go.
+        #[arg(long, value_name = "CMD")]
+        player: Option<String>,
     },
     /// Add a URL to the running engine; prints its stream URL.
     Add {
@@ -81,30 +90,78 @@ enum Command {
         /// is an error suggesting `spool relink`).
         #[arg(long)]
         new_copy: bool,
+        /// The media file's URL (http:// or https://).
         url: String,
     },
     /// Give an item a new URL for the same file (an expired link refreshed);
     /// it keeps its bytes and stream URL, and resumes. Prints the stream URL.
-    Relink { id: String, url: String },
+    Relink {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+        /// The new URL of the same file.
+        url: String,
+    },
     /// List the cached items.
     Ls {
-        /// An array of {id, source_url, stream_url, name, size, downloaded, state, pinned, error}.
+        /// Print a JSON array of {id, source_url, stream_url, name, size, downloaded, state, pinned, error}.
         #[arg(long)]
         json: bool,
     },
     /// Remove an item and its files.
-    Rm { id: String },
+    Rm {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
     /// Keep an item when the cache evicts.
-    Pin { id: String },
+    Pin {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
     /// Let the cache evict an item again.
-    Unpin { id: String },
+    Unpin {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
+    /// Start a player on an item (through the running engine, which follows
+    /// it); prints the player's process id and returns at once.
+    Play {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+        /// The player command, e.g. 'mpv --fs' (default: the engine's).
+        #[arg(long, value_name = "CMD")]
+        player: Option<String>,
+        /// Start at the beginning, not at the saved position.
+        #[arg(long)]
+        from_start: bool,
+    },
     /// Pause an item's download.
-    Pause { id: String },
+    Pause {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
     /// Resume a paused item, or retry a failed one.
-    Resume { id: String },
+    Resume {
+        /// The item's id, as `spool ls` shows it.
+        id: String,
+    },
 }
 
+/// Packaging's `spool generate-docs DIR`: outside the CLI definition, so
+/// that neither `--help`, the man pages nor the completions offer it.
+const GENERATE_DOCS: &str = "generate-docs";
+
 pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == GENERATE_DOCS) {
+        let [_, _, dir] = args.as_slice() else {
+            eprintln!("usage: spool {GENERATE_DOCS} DIR");
+            return ExitCode::from(2);
+        };
+        return match crate::gendocs::generate(Cli::command(), Path::new(dir)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     let cli = Cli::parse();
     let data_dir = match cli.data_dir.clone().map(Ok).unwrap_or_else(default_data_dir) {
         Ok(dir) => dir,
@@ -184,6 +241,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
             min_free,
             connections,
             rate_limit,
+            player,
         } => {
             let mut config = Config::new(data_dir);
             if let Some(cap) = cache_cap {
@@ -196,7 +254,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
                 config.connections_per_item = usize::from(n);
             }
             config.rate_limit = rate_limit.filter(|r| *r > 0);
-            serve(config, port).await
+            serve(config, port, player.as_deref()).await
         }
         Command::Add {
             headers,
@@ -218,6 +276,18 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
                 .await?;
             Ok(())
         }
+        Command::Play {
+            id,
+            player,
+            from_start,
+        } => {
+            let body = serde_json::to_value(PlayOptions { player, from_start })?;
+            let playing: Playing = Api::find(data_dir)?
+                .call(reqwest::Method::POST, &format!("items/{id}/play"), Some(body))
+                .await?;
+            println!("{}", playing.pid);
+            Ok(())
+        }
         Command::Pin { id } => action(data_dir, &id, "pin").await,
         Command::Unpin { id } => action(data_dir, &id, "unpin").await,
         Command::Pause { id } => action(data_dir, &id, "pause").await,
@@ -225,7 +295,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
     }
 }
 
-async fn serve(config: Config, port: u16) -> Result<()> {
+async fn serve(config: Config, port: u16, player: Option<&str>) -> Result<()> {
     // Name the running engine before trying its port (which it holds too).
     drop(Store::open(&config.data_dir)?.lock()?);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -234,6 +304,12 @@ async fn serve(config: Config, port: u16) -> Result<()> {
             format!("cannot listen on 127.0.0.1:{port} (use --port to pick another, or 0 for any)")
         })?;
     let engine = Engine::start(config, listener).await?;
+    if let Some(player) = player {
+        if let Err(e) = engine.set_player_command(player) {
+            engine.shutdown().await;
+            bail!("--player: {e}");
+        }
+    }
     let info = engine.info();
     tracing::info!("data directory {}", info.data_dir.display());
     // Scripts wait for this line: print it only once the socket accepts.

@@ -2,6 +2,7 @@
 //! the engine crate and the desktop library; this is flags plus glue.
 
 mod cli;
+mod gendocs;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -2,6 +2,9 @@
 // (the Rust commands are in src-tauri/desktop/commands.rs). Rejections are
 // `UiError`s (see `asCommandError` in errors.ts).
 import { invoke } from "@tauri-apps/api/core";
+import type { Choice } from "./bindings/Choice.ts";
+import type { Handoff } from "./bindings/Handoff.ts";
+import type { PairingsView } from "./bindings/PairingsView.ts";
 import type { SettingsForm } from "./bindings/SettingsForm.ts";
 import type { SettingsView } from "./bindings/SettingsView.ts";
 import type { UiItem } from "./bindings/UiItem.ts";
@@ -26,4 +29,11 @@ export const commands = {
   getSettings: () => invoke<SettingsView>("get_settings"),
   saveSettings: (form: SettingsForm) => invoke<SettingsView>("save_settings", { form }),
   openCacheFolder: () => invoke<null>("open_cache_folder"),
+  /** `spool:` links waiting for an answer. */
+  pendingHandoffs: () => invoke<Handoff[]>("pending_handoffs"),
+  /** Play: the command started; Download: the item's id; Cancel: null. */
+  answerHandoff: (id: string, choice: Choice) => invoke<string | null>("answer_handoff", { id, choice }),
+  listPairings: () => invoke<PairingsView>("list_pairings"),
+  answerPairing: (request: string, confirm: boolean) => invoke<PairingsView>("answer_pairing", { request, confirm }),
+  unpair: (id: string) => invoke<PairingsView>("unpair", { id }),
 };

@@ -21,6 +21,8 @@ import {
   showItem,
   toast,
 } from "./render.ts";
+import { wireDrop } from "./dropzone.ts";
+import { ask, loadPending } from "./prompts.ts";
 import { withProgress } from "./row.ts";
 import { saveSettings, settingsForm, showSettings } from "./settings.ts";
 
@@ -91,6 +93,30 @@ function onEvent(ev: UiEvent): void {
     case "error":
       banner(ev.message);
       break;
+    case "pairing":
+      ask({ kind: "pairing", request: ev.request });
+      break;
+    case "handoff":
+      ask({ kind: "handoff", handoff: ev.handoff });
+      break;
+  }
+}
+
+/** Links dropped on the window: added one by one; on the Play area, the
+ * first is played once added. */
+async function dropped(urls: string[], play: boolean): Promise<void> {
+  if (urls.length === 0) {
+    banner("Nothing to add: drop a link, or a .m3u or .url file");
+    return;
+  }
+  for (const [i, url] of urls.entries()) {
+    try {
+      const item = await commands.addItem(url, "", false);
+      upsert(item);
+      if (play && i === 0) toast(`Playing with ${await commands.playItem(item.id)}`);
+    } catch (e) {
+      banner(`${url}: ${errorMessage(e)}`);
+    }
   }
 }
 
@@ -209,6 +235,7 @@ async function relinkInstead(): Promise<void> {
 
 async function start(): Promise<void> {
   await listen<UiEvent>("spool://event", (e) => onEvent(e.payload));
+  wireDrop((urls, play) => void dropped(urls, play));
 
   $("add-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -262,6 +289,7 @@ async function start(): Promise<void> {
     banner(`Cannot read the settings: ${errorMessage(e)}`);
   }
   await reload();
+  await loadPending().catch((e) => banner(errorMessage(e)));
 }
 
 window.addEventListener("DOMContentLoaded", () => {

@@ -3,19 +3,14 @@
 //! data directory.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use spool_engine::ItemState;
+use spool_engine::{ItemState, PlayOptions};
 use tauri::{AppHandle, Emitter, Manager};
 
 use super::events::{UiEvent, UI_EVENT};
-use super::player::{self, Launch};
 use super::settings::FieldError;
 use super::{menu, notify, Desktop};
-
-/// A player that exits with an error within this long "failed to start".
-const EARLY_EXIT: Duration = Duration::from_secs(5);
 
 /// The one error shape the UI sees.
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -54,52 +49,12 @@ impl From<spool_engine::Error> for UiError {
     }
 }
 
-/// Starts the player for item `id`; returns the command that was run.
-pub fn play(app: &AppHandle, id: &str) -> Result<String, UiError> {
-    let desktop = app.state::<Desktop>();
-    let item = desktop.engine.item(id)?;
-    let configured = desktop.settings().player_command.clone();
-    let path_var = std::env::var_os("PATH");
-    let launch = player::resolve(&configured, &item.stream_url, |p| {
-        player::on_path(p, path_var.as_deref())
-    })
-    .map_err(|m| UiError::new("player_failed", m))?;
-    let (program, args) = match launch {
-        Launch::Command { program, args } => (program, args),
-        Launch::Playlist => {
-            let dir = desktop.data_dir.join("playlists");
-            let path = dir.join(format!("{}.m3u", item.id));
-            std::fs::create_dir_all(&dir)
-                .and_then(|()| std::fs::write(&path, player::m3u(&item.name, &item.stream_url)))
-                .map_err(|e| {
-                    UiError::new(
-                        "player_failed",
-                        format!(
-                            "no player found (mpv, vlc, celluloid, totem) and cannot write a playlist: {e}"
-                        ),
-                    )
-                })?;
-            ("xdg-open".to_string(), vec![path.to_string_lossy().into_owned()])
-        }
-    };
-    let described = player::describe(&program, &args);
-    let mut child = spawn_detached(&program, &args)
-        .map_err(|e| UiError::new("player_failed", format!("could not start `{described}`: {e}")))?;
-    tracing::info!("playing {} with `{described}`", item.id);
-    // Reap the child; report a player that dies at once (bad option, no display…).
-    let app = app.clone();
-    let command = described.clone();
-    std::thread::spawn(move || {
-        let started = Instant::now();
-        if let Ok(status) = child.wait() {
-            if !status.success() && started.elapsed() < EARLY_EXIT {
-                let message = format!("`{command}` exited at once ({status})");
-                tracing::warn!("{message}");
-                let _ = app.emit(UI_EVENT, UiEvent::PlayerFailed { command, message });
-            }
-        }
-    });
-    Ok(described)
+/// Starts the player for item `id` (the engine follows it and reports a
+/// player that fails at once); returns the command that was run.
+pub async fn play(app: &AppHandle, id: &str) -> Result<String, UiError> {
+    let engine = app.state::<Desktop>().engine.clone();
+    let playing = engine.play(id, PlayOptions::default()).await?;
+    Ok(playing.command)
 }
 
 /// `spool URL` and its forwarded form: add, then play; failures become a
@@ -109,7 +64,7 @@ pub fn add_and_play(app: &AppHandle, url: String) {
     tauri::async_runtime::spawn(async move {
         let engine = app.state::<Desktop>().engine.clone();
         let result = match engine.add(&url, &[]).await {
-            Ok(item) => play(&app, &item.id),
+            Ok(item) => play(&app, &item.id).await,
             Err(e) => Err(UiError::from(e)),
         };
         if let Err(e) = result {

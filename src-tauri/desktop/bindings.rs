@@ -10,7 +10,10 @@ use ts_rs::{Config, TS};
 use super::actions::UiError;
 use super::commands::SettingsView;
 use super::events::{UiEvent, UiItem};
+use super::handoff::{Choice, Handoff};
 use super::settings::{FieldError, SettingsForm};
+use spool_engine::link::LinkAction;
+use spool_engine::pairing::{PairedView, PairingsView, RequestView};
 use spool_engine::{ItemState, ItemView, RemoveReason};
 
 const REGENERATE: &str = "SPOOL_WRITE_BINDINGS=1 cargo test --lib bindings";
@@ -39,6 +42,12 @@ fn rendered() -> Vec<(String, String)> {
         one::<FieldError>(&cfg),
         one::<SettingsForm>(&cfg),
         one::<SettingsView>(&cfg),
+        one::<Handoff>(&cfg),
+        one::<Choice>(&cfg),
+        one::<LinkAction>(&cfg),
+        one::<RequestView>(&cfg),
+        one::<PairedView>(&cfg),
+        one::<PairingsView>(&cfg),
     ]
 }
 

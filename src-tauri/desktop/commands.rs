@@ -6,8 +6,10 @@ use tauri::{AppHandle, State};
 
 use super::actions::{self, UiError};
 use super::events::UiItem;
+use super::handoff::{self, Choice, Handoff, Handoffs};
 use super::settings::{self, SettingsForm};
 use super::Desktop;
+use spool_engine::pairing::PairingsView;
 
 type CommandResult<T> = Result<T, UiError>;
 
@@ -26,6 +28,11 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         get_settings,
         save_settings,
         open_cache_folder,
+        pending_handoffs,
+        answer_handoff,
+        list_pairings,
+        answer_pairing,
+        unpair,
     ]
 }
 
@@ -76,8 +83,8 @@ async fn relink_item(desktop: State<'_, Desktop>, id: String, url: String) -> Co
 
 /// Returns the command that was started, for the UI to show.
 #[tauri::command]
-fn play_item(app: AppHandle, id: String) -> CommandResult<String> {
-    actions::play(&app, &id)
+async fn play_item(app: AppHandle, id: String) -> CommandResult<String> {
+    actions::play(&app, &id).await
 }
 
 #[tauri::command]
@@ -154,6 +161,7 @@ fn save_settings(
             .map_err(|e| UiError::new("autostart", format!("cannot change start at login: {e}")))?;
     }
     desktop.engine.set_limits(new.limits(desktop.engine.limits()));
+    desktop.engine.set_player_command(&new.player_command)?;
     settings::save(&desktop.data_dir, &new)
         .map_err(|e| UiError::new("io", format!("cannot save the settings: {e}")))?;
     *desktop.settings() = new;
@@ -164,4 +172,46 @@ fn save_settings(
 #[tauri::command]
 fn open_cache_folder(app: AppHandle) -> CommandResult<()> {
     actions::open_cache_folder(&app)
+}
+
+/// `spool:` links waiting for the user's answer (the window reads them at
+/// start; later ones arrive as `handoff` events).
+#[tauri::command]
+fn pending_handoffs(handoffs: State<'_, Handoffs>) -> Vec<Handoff> {
+    handoffs.pending()
+}
+
+/// The user's answer to a `spool:` link: for Play, the command started; for
+/// Download, the item's id; for Cancel, nothing.
+#[tauri::command]
+async fn answer_handoff(app: AppHandle, id: String, choice: Choice) -> CommandResult<Option<String>> {
+    handoff::answer(&app, &id, choice).await
+}
+
+/// Browser extensions asking to pair, and those paired.
+#[tauri::command]
+fn list_pairings(desktop: State<'_, Desktop>) -> PairingsView {
+    desktop.engine.pairings()
+}
+
+/// The user confirms (or refuses) an extension's pairing request.
+#[tauri::command]
+fn answer_pairing(
+    desktop: State<'_, Desktop>,
+    request: String,
+    confirm: bool,
+) -> CommandResult<PairingsView> {
+    if confirm {
+        desktop.engine.confirm_pairing(&request)?;
+    } else {
+        desktop.engine.refuse_pairing(&request)?;
+    }
+    Ok(desktop.engine.pairings())
+}
+
+/// Forgets a paired extension: its token stops working.
+#[tauri::command]
+fn unpair(desktop: State<'_, Desktop>, id: String) -> CommandResult<PairingsView> {
+    desktop.engine.unpair(&id)?;
+    Ok(desktop.engine.pairings())
 }

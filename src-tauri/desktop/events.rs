@@ -12,7 +12,9 @@ use serde::Serialize;
 use spool_engine::{Engine, Event, ItemState, ItemView, RangeSet, RemoveReason};
 use tokio::sync::broadcast::error::RecvError;
 
+use super::handoff::Handoff;
 use super::throttle::Throttle;
+use spool_engine::pairing::RequestView;
 
 /// Name of the one Tauri event the UI listens to.
 pub const UI_EVENT: &str = "spool://event";
@@ -104,14 +106,27 @@ pub enum UiEvent {
     Error {
         message: String,
     },
+    /// A browser extension asks to pair: show its origin and code, ask.
+    Pairing {
+        request: RequestView,
+    },
+    /// A URL arrived by a `spool:` link: confirm before adding it.
+    Handoff {
+        handoff: Handoff,
+    },
 }
 
 /// What the forwarder asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
     Ui(UiEvent),
-    Notify { summary: String, body: String },
+    Notify {
+        summary: String,
+        body: String,
+    },
     RefreshMenu,
+    /// Bring the window forward: the user must answer something.
+    ShowWindow,
 }
 
 /// Reads the current state of an item, for events that carry only an id.
@@ -233,6 +248,13 @@ impl Forwarder {
                 self.states.remove(&id);
                 out.push(Out::Ui(UiEvent::Removed { id, reason }));
             }
+            Event::PlayerFailed { command, message } => {
+                out.push(Out::Ui(UiEvent::PlayerFailed { command, message }));
+            }
+            Event::PairingRequested { request } => {
+                out.push(Out::ShowWindow);
+                out.push(Out::Ui(UiEvent::Pairing { request }));
+            }
         }
         if self.menu.offer((), (), now).is_some() {
             out.push(Out::RefreshMenu);
@@ -303,6 +325,7 @@ pub trait Outlet: Send + 'static {
     fn emit(&self, event: &UiEvent);
     fn notify(&self, summary: &str, body: &str);
     fn refresh_menu(&self);
+    fn show_window(&self);
 }
 
 /// Forwards the engine's events until the engine's channel closes.
@@ -328,6 +351,7 @@ pub async fn run(engine: Engine, outlet: impl Outlet) {
                 Out::Ui(event) => outlet.emit(&event),
                 Out::Notify { summary, body } => outlet.notify(&summary, &body),
                 Out::RefreshMenu => outlet.refresh_menu(),
+                Out::ShowWindow => outlet.show_window(),
             }
         }
     }

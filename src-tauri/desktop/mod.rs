@@ -1,7 +1,7 @@
 //! The desktop app: a Tauri shell around an in-process [`Engine`].
 //!
-//! One job per module: `settings` (saved preferences, validation), `player`
-//! (which player, which arguments), `throttle` and `events` (engine events →
+//! One job per module: `settings` (saved preferences, validation), `throttle`
+//! and `events` (engine events →
 //! UI events and notifications), `menu` (tray labels as a pure function of
 //! the items), `tray` (the tray icon itself, not compiled in tests),
 //! `actions` (what commands and the tray menu both do), `commands` (thin
@@ -13,9 +13,9 @@ pub mod actions;
 mod bindings;
 pub mod commands;
 pub mod events;
+pub mod handoff;
 pub mod menu;
 pub mod notify;
-pub mod player;
 pub mod settings;
 pub mod throttle;
 #[cfg(not(test))]
@@ -27,7 +27,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use spool_engine::config::DEFAULT_PORT;
 use spool_engine::store::Store;
 use spool_engine::{Config, Engine};
-use tauri::{AppHandle, Emitter, Manager, RunEvent, WindowEvent};
+use tauri::{AppHandle, Emitter, Manager, RunEvent};
 
 use self::events::{Outlet, UiEvent, UI_EVENT};
 use self::settings::Settings;
@@ -77,7 +77,13 @@ async fn start_engine(data_dir: &Path, settings: &Settings) -> Result<Engine, De
     };
     let mut config = Config::new(data_dir);
     settings.configure(&mut config);
-    Ok(Engine::start(config, listener).await?)
+    let engine = Engine::start(config, listener).await?;
+    // Validated when saved; a hand-edited one that does not parse is
+    // reported at play time instead.
+    if let Err(e) = engine.set_player_command(&settings.player_command) {
+        tracing::warn!("the saved player command is not used: {e}");
+    }
+    Ok(engine)
 }
 
 /// The single-instance D-Bus name: one app per data directory, like the
@@ -92,9 +98,23 @@ pub fn instance_id(data_dir: &Path) -> String {
     format!("org.spool.desktop.d{hash:016x}")
 }
 
-/// The first argument that is a URL (`spool URL`, as forwarded by a second launch).
+/// The first argument that is a URL or a `spool:` link (`spool URL`, as
+/// forwarded by a second launch).
 pub fn url_in_args(argv: &[String]) -> Option<String> {
-    argv.iter().skip(1).find(|a| a.contains("://")).cloned()
+    argv.iter()
+        .skip(1)
+        .find(|a| a.contains("://") || handoff::is_link(a))
+        .cloned()
+}
+
+/// A URL from the command line is added and played (the user typed it); a
+/// `spool:` link (any web page can open one) is shown for confirmation.
+fn open_arg(app: &AppHandle, arg: String) {
+    if handoff::is_link(&arg) {
+        handoff::receive(app, &arg);
+    } else {
+        actions::add_and_play(app, arg);
+    }
 }
 
 /// Emits to the window, notifies, relabels the tray.
@@ -117,6 +137,10 @@ impl Outlet for AppOutlet {
     fn refresh_menu(&self) {
         refresh_menu(&self.0);
     }
+
+    fn show_window(&self) {
+        show_window(&self.0);
+    }
 }
 
 /// Relabels the tray menu from the engine's items.
@@ -127,13 +151,41 @@ pub fn refresh_menu(app: &AppHandle) {
     let _ = app;
 }
 
-/// Shows and focuses the main window.
+/// The window's label, in tauri.conf.json and its capability.
+const MAIN_WINDOW: &str = "main";
+
+/// Shows and focuses the main window, creating it again if it was closed.
 pub fn show_window(app: &AppHandle) {
-    if let Some(window) = app.get_webview_window("main") {
-        let _ = window.unminimize();
-        let _ = window.show();
-        let _ = window.set_focus();
-    }
+    let window = match app.get_webview_window(MAIN_WINDOW) {
+        Some(window) => window,
+        None => match open_window(app) {
+            Ok(window) => window,
+            Err(e) => {
+                tracing::warn!("cannot open the window: {e}");
+                notify::show("Spool cannot open its window", &e);
+                return;
+            }
+        },
+    };
+    let _ = window.unminimize();
+    let _ = window.show();
+    let _ = window.set_focus();
+}
+
+/// A new main window from its tauri.conf.json entry. Its page loads the
+/// current items itself, so it shows the present state at once.
+fn open_window(app: &AppHandle) -> Result<tauri::WebviewWindow, String> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == MAIN_WINDOW)
+        .cloned()
+        .ok_or("tauri.conf.json has no main window")?;
+    tauri::WebviewWindowBuilder::from_config(app, &config)
+        .and_then(|builder| builder.build())
+        .map_err(|e| e.to_string())
 }
 
 /// Runs the desktop app until Quit. `url`: add it and play it once started.
@@ -153,22 +205,13 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
             tauri_plugin_single_instance::Builder::new()
                 .dbus_id(instance_id(&data_dir))
                 .callback(|app, argv, _cwd| match url_in_args(&argv) {
-                    Some(url) => actions::add_and_play(app, url),
+                    Some(url) => open_arg(app, url),
                     None => show_window(app),
                 })
                 .build(),
         )
         .plugin(tauri_plugin_clipboard_manager::init())
         .invoke_handler(commands::handler())
-        .on_window_event(|window, event| {
-            // Closing the window hides it; Quit is in the tray menu.
-            if let WindowEvent::CloseRequested { api, .. } = event {
-                if window.label() == "main" {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
-            }
-        })
         .setup(move |app| {
             let settings = settings::load(&setup_dir);
             let engine = match tauri::async_runtime::block_on(start_engine(&setup_dir, &settings)) {
@@ -187,6 +230,7 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
                 info.port,
                 info.data_dir.display()
             );
+            app.manage(handoff::Handoffs::default());
             app.manage(Desktop {
                 engine: engine.clone(),
                 data_dir: setup_dir.clone(),
@@ -196,13 +240,16 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
             tray::create(app.handle())?;
             tauri::async_runtime::spawn(events::run(engine, AppOutlet(app.handle().clone())));
             if let Some(url) = url.clone() {
-                actions::add_and_play(app.handle(), url);
+                open_arg(app.handle(), url);
             }
             Ok(())
         })
         .build(tauri::generate_context!())?;
+    // Closing the window destroys it with its webview (whose WebKit process
+    // then ends): the app lives on in the tray at a fraction of the memory,
+    // and "Open Spool" builds the window again. Quit is in the tray menu.
     app.run(|app, event| match event {
-        // The last window closing (or hiding) does not quit: the tray stays.
+        // The last window closing does not quit: the tray stays.
         RunEvent::ExitRequested { api, code: None, .. } => api.prevent_exit(),
         RunEvent::Exit => {
             if let Some(desktop) = app.try_state::<Desktop>() {
@@ -240,6 +287,10 @@ mod tests {
             Some("http://h/f.mkv".to_string())
         );
         assert_eq!(url_in_args(&argv(&["spool"])), None);
+        assert_eq!(
+            url_in_args(&argv(&["spool", "spool:play?url=http%3A%2F%2Fh%2F"])),
+            Some("spool:play?url=http%3A%2F%2Fh%2F".to_string())
+        );
         assert_eq!(
             url_in_args(&argv(&["http://h/spool"])),
             None,

@@ -156,8 +156,8 @@ pub fn validate(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
         }
     };
     let player_command = form.player_command.trim().to_string();
-    if let Err(e) = super::player::split_command(&player_command) {
-        error("player_command", e);
+    if let Err(e) = spool_engine::player::split_command(&player_command) {
+        error("player_command", e.to_string());
     }
     if errors.is_empty() {
         Ok(Settings {

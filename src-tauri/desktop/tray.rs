@@ -110,9 +110,12 @@ fn on_menu(app: &AppHandle, id: &str) {
         QUIT => actions::quit(app),
         other => {
             if let Some(item) = other.strip_prefix(RECENT) {
-                if let Err(e) = actions::play(app, item) {
-                    super::notify::show("Spool cannot play this", &e.message);
-                }
+                let (app, item) = (app.clone(), item.to_string());
+                tauri::async_runtime::spawn(async move {
+                    if let Err(e) = actions::play(&app, &item).await {
+                        super::notify::show("Spool cannot play this", &e.message);
+                    }
+                });
             }
         }
     }

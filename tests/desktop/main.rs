@@ -11,6 +11,10 @@
 #[path = "../../src-tauri/engine/tests/support/mod.rs"]
 mod support;
 
+mod lifecycle;
+mod links;
+// Shared with tests/browser, which uses calls this test does not.
+#[allow(dead_code)]
 mod webdriver;
 
 use std::path::{Path, PathBuf};

@@ -16,14 +16,18 @@ impl Session {
     /// Opens a session on tauri-driver at `port` for the app at `application`
     /// (tauri-driver may still be starting: retried for a while).
     pub async fn start(port: u16, application: &str) -> Session {
+        Session::start_with(port, json!({"tauri:options": {"application": application}})).await
+    }
+
+    /// Opens a session on the WebDriver at `port` (tauri-driver, chromedriver)
+    /// with these capabilities (`alwaysMatch`).
+    pub async fn start_with(port: u16, capabilities: Value) -> Session {
         let client = reqwest::Client::builder()
             .no_proxy()
             .build()
             .expect("HTTP client");
         let base = format!("http://127.0.0.1:{port}");
-        let body = json!({
-            "capabilities": {"alwaysMatch": {"tauri:options": {"application": application}}}
-        });
+        let body = json!({ "capabilities": {"alwaysMatch": capabilities} });
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             match client.post(format!("{base}/session")).json(&body).send().await {
@@ -67,6 +71,47 @@ impl Session {
             Some(json!({"script": script, "args": args})),
         )
         .await
+    }
+
+    /// Runs an async script: it resolves by calling `arguments[arguments.length - 1]`.
+    pub async fn execute_async(&self, script: &str, args: &[Value]) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
+    pub async fn navigate(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    /// Opens a new tab and switches to it.
+    pub async fn new_tab(&self) {
+        let handle = self
+            .call(reqwest::Method::POST, "/window/new", Some(json!({"type": "tab"})))
+            .await;
+        let handle = handle["handle"].as_str().expect("window handle").to_string();
+        self.call(
+            reqwest::Method::POST,
+            "/window",
+            Some(json!({ "handle": handle })),
+        )
+        .await;
+    }
+
+    /// A PNG of one element.
+    pub async fn element_screenshot(&self, css: &str) -> Vec<u8> {
+        use base64::Engine as _;
+        let id = self.find(css).await;
+        let value = self
+            .call(reqwest::Method::GET, &format!("/element/{id}/screenshot"), None)
+            .await;
+        base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().expect("screenshot base64"))
+            .expect("screenshot PNG")
     }
 
     /// Finds `css`, waiting for it to exist.
@@ -152,6 +197,27 @@ impl Session {
         base64::engine::general_purpose::STANDARD
             .decode(value.as_str().expect("screenshot base64"))
             .expect("screenshot PNG")
+    }
+
+    /// The handles of the app's windows (webviews) now open.
+    pub async fn window_handles(&self) -> Vec<String> {
+        let response = self
+            .client
+            .get(format!("{}/window/handles", self.base))
+            .send()
+            .await
+            .expect("WebDriver request");
+        let value: Value = response.json().await.expect("WebDriver JSON");
+        value["value"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|h| h.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Makes `handle` the window the next commands go to.
+    pub async fn switch_to_window(&self, handle: &str) {
+        self.call(reqwest::Method::POST, "/window", Some(json!({"handle": handle})))
+            .await;
     }
 
     pub async fn close(self) {

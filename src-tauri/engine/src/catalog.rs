@@ -70,6 +70,12 @@ impl Catalog {
         self.events.subscribe()
     }
 
+    /// The event channel itself, for a task that outlives no engine (a
+    /// player's reaper) and must not hold the catalog.
+    pub fn sender(&self) -> broadcast::Sender<Event> {
+        self.events.clone()
+    }
+
     pub fn emit(&self, event: Event) {
         // No receivers is fine: nobody is listening.
         let _ = self.events.send(event);

@@ -21,6 +21,8 @@ use crate::events::{Event, ItemView, RemoveReason};
 use crate::input::{parse_headers, validate_url};
 use crate::item::Item;
 use crate::name;
+use crate::pairing::{PairedView, Pairings, PairingsView, PollAnswer, RequestView};
+use crate::player::{self, Entry, PlayOptions, Players, Playing};
 use crate::store::{ItemMeta, ItemSource};
 use crate::{relink, token};
 
@@ -59,6 +61,10 @@ pub(crate) struct Parts {
     /// Cancelled once, at shutdown; every task selects on it.
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
+    /// Paired browser extensions and pending pairing requests.
+    pub pairings: Pairings,
+    /// Player settings (see `player`).
+    pub players: Players,
 }
 
 /// The loopback server as its clients know it.
@@ -92,6 +98,12 @@ impl Engine {
         &self.parts.tasks
     }
 
+    /// Paired extensions and pending requests (the control API checks
+    /// tokens against it).
+    pub(crate) fn pairing_book(&self) -> &Pairings {
+        &self.parts.pairings
+    }
+
     pub fn info(&self) -> EngineInfo {
         EngineInfo {
             port: self.parts.server.port,
@@ -113,6 +125,48 @@ impl Engine {
         for item in self.parts.catalog.items().values() {
             item.kick.notify_one();
         }
+    }
+
+    /// A browser extension at `origin` asks to pair; the app is told by
+    /// [`Event::PairingRequested`] and the user answers there.
+    pub fn request_pairing(&self, origin: &str, name: &str) -> Result<RequestView> {
+        let request = self
+            .parts
+            .pairings
+            .request(origin, name, std::time::Instant::now())?;
+        self.parts.catalog.emit(Event::PairingRequested {
+            request: request.clone(),
+        });
+        Ok(request)
+    }
+
+    /// The extension's poll of its pairing request.
+    pub fn poll_pairing(&self, request: &str, origin: Option<&str>) -> Result<PollAnswer> {
+        self.parts
+            .pairings
+            .poll(request, origin, std::time::Instant::now())
+    }
+
+    /// Pairing requests waiting for the user, and the paired extensions.
+    pub fn pairings(&self) -> PairingsView {
+        self.parts.pairings.view(std::time::Instant::now())
+    }
+
+    /// The user confirms a pairing request.
+    pub fn confirm_pairing(&self, request: &str) -> Result<PairedView> {
+        self.parts
+            .pairings
+            .confirm(request, std::time::Instant::now(), unix_millis())
+    }
+
+    /// The user refuses a pairing request.
+    pub fn refuse_pairing(&self, request: &str) -> Result<()> {
+        self.parts.pairings.refuse(request, std::time::Instant::now())
+    }
+
+    /// Forgets a paired extension; its token stops working at once.
+    pub fn unpair(&self, id: &str) -> Result<()> {
+        self.parts.pairings.remove(id)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -343,6 +397,53 @@ impl Engine {
         }
         self.parts.downloader.thread.stop();
         self.parts.catalog.store.remove_engine_file();
+    }
+
+    /// Sets the player command used when a play names none (empty: the
+    /// first known player found). Refused if it cannot be split into words.
+    pub fn set_player_command(&self, command: &str) -> Result<()> {
+        self.parts.players.set_configured(command)
+    }
+
+    /// Starts a player on item `id`; returns at once with its process id.
+    pub async fn play(&self, id: &str, options: PlayOptions) -> Result<Playing> {
+        let catalog = &self.parts.catalog;
+        let item = catalog.item(id)?;
+        let view = catalog.view(&item);
+        let entry = Entry {
+            stream_url: view.stream_url,
+            title: view.name,
+            subtitle_urls: Vec::new(),
+        };
+        self.start_player(&[entry], None, options.player.as_deref())
+    }
+
+    /// Starts a player on `entries` in order, the first from `start`
+    /// seconds (`None`: its beginning); `player` as in [`PlayOptions`].
+    pub async fn play_entries(
+        &self,
+        entries: &[Entry],
+        start_at: Option<f64>,
+        player: Option<&str>,
+    ) -> Result<Playing> {
+        self.start_player(entries, start_at, player)
+    }
+
+    fn start_player(
+        &self,
+        entries: &[Entry],
+        start_at: Option<f64>,
+        player: Option<&str>,
+    ) -> Result<Playing> {
+        let parts = &self.parts;
+        player::start(
+            &parts.players,
+            parts.catalog.sender(),
+            &parts.data_dir,
+            entries,
+            start_at,
+            player,
+        )
     }
 }
 

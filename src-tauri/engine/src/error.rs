@@ -43,6 +43,23 @@ pub enum Error {
     Damaged { id: String },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    #[error("invalid player command: {0}")]
+    PlayerCommand(#[from] crate::player::CommandError),
+    /// The player could not be started (not found, not executable).
+    #[error("could not start `{command}`: {source}")]
+    PlayerStart {
+        command: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No such pairing request (answered, expired or never made) or pairing.
+    #[error("no pairing request or paired extension {0:?} (a request expires after two minutes)")]
+    NoSuchPairing(String),
+    /// Too many browser extensions are waiting for the user to answer.
+    #[error("too many pairing requests are waiting; answer them in Spool's window first")]
+    TooManyPairingRequests,
+    #[error("{max} browser extensions are paired already; remove one in Spool's window first")]
+    TooManyPairings { max: usize },
 }
 
 impl Error {
@@ -67,6 +84,11 @@ impl Error {
             Error::MatchesFailedItem { .. } => "matches_failed_item",
             Error::Damaged { .. } => "damaged",
             Error::ShuttingDown => "shutting_down",
+            Error::PlayerCommand(_) => "invalid_player_command",
+            Error::PlayerStart { .. } => "player_failed",
+            Error::NoSuchPairing(_) => "not_found",
+            Error::TooManyPairingRequests => "too_many_requests",
+            Error::TooManyPairings { .. } => "too_many_pairings",
         }
     }
 

@@ -87,4 +87,13 @@ pub enum Event {
         id: String,
         reason: RemoveReason,
     },
+    /// A player the engine started exited with an error at once.
+    PlayerFailed {
+        command: String,
+        message: String,
+    },
+    /// A browser extension asks to pair: the app shows the request.
+    PairingRequested {
+        request: crate::pairing::RequestView,
+    },
 }

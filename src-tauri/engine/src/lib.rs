@@ -18,7 +18,10 @@ mod fetch_error;
 pub mod http_range;
 mod input;
 mod item;
+pub mod link;
 pub mod name;
+pub mod pairing;
+pub mod player;
 pub mod proxy;
 pub mod rate_limit;
 mod relink;
@@ -34,6 +37,7 @@ pub use config::{Config, Limits};
 pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
+pub use player::{Entry, PlayOptions, Playing};
 
 /// The runtime that serves players: the engine's proxy and control API run
 /// on the runtime `Engine::start` is called on, downloads on a thread of

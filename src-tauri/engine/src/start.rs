@@ -16,6 +16,8 @@ use crate::engine::{unix_millis, Engine, Parts, ServerIdentity};
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::name;
+use crate::pairing::Pairings;
+use crate::player::Players;
 use crate::store::{EngineFile, ItemMeta, Store};
 use crate::{proxy, token};
 
@@ -50,6 +52,7 @@ impl Engine {
             port,
             control_token: token::secret(),
         };
+        let pairings = Pairings::load(&data_dir);
         load_items(&catalog, &cancel);
         catalog.store.write_engine_file(&EngineFile {
             pid: std::process::id(),
@@ -70,6 +73,8 @@ impl Engine {
             cache: cache.clone(),
             limits,
             server,
+            pairings,
+            players: Players::default(),
             data_dir,
             cancel: cancel.clone(),
             tasks: tasks.clone(),

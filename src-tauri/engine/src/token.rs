@@ -15,6 +15,11 @@ pub fn item_id() -> String {
     random_bytes::<4>().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Six decimal digits for people to compare (a pairing request's code).
+pub fn short_code() -> String {
+    format!("{:06}", u32::from_le_bytes(random_bytes::<4>()) % 1_000_000)
+}
+
 /// A value in `[0, 1)` for retry jitter.
 pub fn unit_random() -> f64 {
     let bytes = random_bytes::<8>();
@@ -49,6 +54,13 @@ mod tests {
         let id = item_id();
         assert_eq!(id.len(), 8);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn short_codes_are_6_digits() {
+        let code = short_code();
+        assert_eq!(code.len(), 6);
+        assert!(code.chars().all(|c| c.is_ascii_digit()));
     }
 
     #[test]

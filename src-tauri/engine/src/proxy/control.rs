@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body::Frame;
+use http_body::{Body as _, Frame};
 use http_body_util::{BodyExt, Limited, StreamBody};
 use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,7 @@ use super::body::{self, ProxyBody};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::item::Abort;
+use crate::pairing::{self, Access, OriginKind, Presented, Route};
 
 /// Largest request body accepted (an add request is a URL and a few headers).
 const MAX_BODY: usize = 64 * 1024;
@@ -37,6 +38,20 @@ pub struct RelinkRequest {
     pub url: String,
 }
 
+/// `POST /api/pair`: the name the extension gives itself (shown beside its origin).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PairRequest {
+    #[serde(default)]
+    pub name: String,
+}
+
+/// The answer to `POST /api/pair`: poll `GET /api/pair/{request}`; show `code`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PairStarted {
+    pub request: String,
+    pub code: String,
+}
+
 /// Every error the API returns.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ApiError {
@@ -49,20 +64,56 @@ pub struct ApiError {
 }
 
 pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<ProxyBody> {
-    if !authorized(&req, &engine.server().control_token) {
-        let mut response = error(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong bearer token",
-        );
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return response;
-    }
     let method = req.method().clone();
     let path = req.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').skip(2).collect(); // after "", "api"
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("null"));
+    let origin = pairing::origin_kind(origin, engine.server().port);
+    let presented = engine
+        .pairing_book()
+        .presented(bearer(&req), &engine.server().control_token);
+    let route = Route::of(&method, &segments);
+    match pairing::decide(&origin, &presented, route) {
+        // A paired token plays with the engine's own player: a play request
+        // from it carries no options (one could name a command to run).
+        Access::Paired if route == Route::Play && req.body().size_hint().exact() != Some(0) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "a paired browser extension plays with Spool's own player: send no options",
+            )
+        }
+        Access::Full | Access::Paired => {}
+        Access::Pairing => return pair(req, &engine, &origin, &segments).await,
+        Access::Unauthorized => {
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "missing or wrong bearer token",
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+        Access::Forbidden if matches!(presented, Presented::Paired { .. }) => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "a paired browser extension may only add and play items",
+            )
+        }
+        Access::Forbidden => {
+            return error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "requests from web pages and unpaired browser extensions are refused",
+            )
+        }
+    }
     match (method, segments.as_slice()) {
         (Method::GET, ["items"]) => json(StatusCode::OK, &engine.items()),
         (Method::POST, ["items"]) => {
@@ -85,6 +136,14 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             };
             result(engine.relink(id, &relink.url).await)
         }
+        (Method::POST, ["items", id, "play"]) => {
+            // The body is optional: none plays with the defaults.
+            let options: crate::PlayOptions = match read_json_or_default(req).await {
+                Ok(options) => options,
+                Err(response) => return response,
+            };
+            result(engine.play(id, options).await)
+        }
         (Method::GET, ["items", id]) => result(engine.item(id)),
         (Method::DELETE, ["items", id]) => match engine.remove(id).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
@@ -98,7 +157,26 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
         },
         (Method::GET, ["events"]) => events(engine),
-        (_, ["items"] | ["items", _] | ["items", _, _] | ["events"]) => error(
+        (Method::GET, ["pairings"]) => json(StatusCode::OK, &engine.pairings()),
+        (Method::POST, ["pairings", request, "confirm"]) => result(engine.confirm_pairing(request)),
+        (Method::POST, ["pairings", request, "refuse"]) => match engine.refuse_pairing(request) {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "refused": request })),
+            Err(e) => engine_error(&e),
+        },
+        (Method::DELETE, ["pairings", id]) => match engine.unpair(id) {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
+            Err(e) => engine_error(&e),
+        },
+        (
+            _,
+            ["items"]
+            | ["items", _]
+            | ["items", _, _]
+            | ["events"]
+            | ["pairings"]
+            | ["pairings", _]
+            | ["pairings", _, _],
+        ) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             "method not allowed here",
@@ -107,36 +185,80 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
     }
 }
 
-/// Compares the bearer token in constant time.
-fn authorized<B>(req: &Request<B>, token: &str) -> bool {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return false;
+/// The bearer token the request presents, if any.
+fn bearer<B>(req: &Request<B>) -> Option<&[u8]> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .as_bytes()
+        .strip_prefix(b"Bearer ")
+}
+
+/// `POST /api/pair` and `GET /api/pair/{request}`: a browser extension
+/// asks to pair, then polls until the user has answered in the app.
+async fn pair(
+    req: Request<Incoming>,
+    engine: &Engine,
+    origin: &OriginKind,
+    segments: &[&str],
+) -> Response<ProxyBody> {
+    let origin = match origin {
+        OriginKind::Extension(origin) => Some(origin.as_str()),
+        _ => None,
     };
-    let Some(given) = value.as_bytes().strip_prefix(b"Bearer ") else {
-        return false;
-    };
-    let expected = token.as_bytes();
-    given.len() == expected.len() && given.iter().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    match (segments, origin) {
+        (["pair"], Some(origin)) => {
+            let ask: PairRequest = match read_json(req).await {
+                Ok(ask) => ask,
+                Err(response) => return response,
+            };
+            match engine.request_pairing(origin, &ask.name) {
+                Ok(request) => json(
+                    StatusCode::CREATED,
+                    &PairStarted {
+                        request: request.request,
+                        code: request.code,
+                    },
+                ),
+                Err(e) => engine_error(&e),
+            }
+        }
+        (["pair", request], origin) => result(engine.poll_pairing(request, origin)),
+        _ => error(StatusCode::NOT_FOUND, "not_found", "no such API path"),
+    }
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, Response<ProxyBody>> {
-    let bytes = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            return Err(error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                &format!("cannot read the body: {e}"),
-            ))
-        }
-    };
-    serde_json::from_slice(&bytes).map_err(|e| {
-        error(
+    serde_json::from_slice(&read_body(req).await?).map_err(invalid_json)
+}
+
+/// Like [`read_json`], but an empty body is `T::default()`.
+async fn read_json_or_default<T: for<'de> Deserialize<'de> + Default>(
+    req: Request<Incoming>,
+) -> Result<T, Response<ProxyBody>> {
+    let bytes = read_body(req).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(invalid_json)
+}
+
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<ProxyBody>> {
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => Err(error(
             StatusCode::BAD_REQUEST,
             "bad_request",
-            &format!("invalid JSON: {e}"),
-        )
-    })
+            &format!("cannot read the body: {e}"),
+        )),
+    }
+}
+
+fn invalid_json(e: serde_json::Error) -> Response<ProxyBody> {
+    error(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        &format!("invalid JSON: {e}"),
+    )
 }
 
 /// `GET /api/events`: server-sent events, one JSON [`crate::Event`] each.
@@ -182,10 +304,14 @@ fn result<T: Serialize>(value: Result<T, Error>) -> Response<ProxyBody> {
 
 fn engine_error(e: &Error) -> Response<ProxyBody> {
     let status = match e {
-        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } => StatusCode::BAD_REQUEST,
-        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::InvalidUrl { .. } | Error::InvalidHeader { .. } | Error::PlayerCommand(_) => {
+            StatusCode::BAD_REQUEST
+        }
+        Error::NotFound(_) | Error::NoSuchPairing(_) => StatusCode::NOT_FOUND,
         Error::OriginStatus { .. } | Error::OriginUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+        Error::TooManyPairingRequests => StatusCode::TOO_MANY_REQUESTS,
+        Error::TooManyPairings { .. } => StatusCode::CONFLICT,
         Error::NotTheSameFile { .. } | Error::MatchesFailedItem { .. } | Error::Damaged { .. } => {
             StatusCode::CONFLICT
         }
@@ -238,22 +364,5 @@ mod tests {
         let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
         let response = json(StatusCode::OK, &bad);
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    }
-
-    #[test]
-    fn bearer_token_must_match_exactly() {
-        let req = |value: Option<&str>| {
-            let mut builder = Request::builder();
-            if let Some(v) = value {
-                builder = builder.header(header::AUTHORIZATION, v);
-            }
-            builder.body(()).unwrap()
-        };
-        assert!(authorized(&req(Some("Bearer abc")), "abc"));
-        assert!(!authorized(&req(Some("Bearer abd")), "abc"));
-        assert!(!authorized(&req(Some("Bearer ab")), "abc"));
-        assert!(!authorized(&req(Some("bearer abc")), "abc"));
-        assert!(!authorized(&req(Some("abc")), "abc"));
-        assert!(!authorized(&req(None), "abc"));
     }
 }

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::engine::Engine;
+use crate::pairing::{self, OriginKind};
 pub use body::ProxyBody;
 
 /// Connections served at once; more wait in the kernel's accept queue.
@@ -78,7 +79,7 @@ async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<ProxyBody> 
         return text(status, why);
     }
     let path = req.uri().path().to_string();
-    if path == "/api" || path.starts_with("/api/") {
+    if is_api(&path) {
         return control::handle(req, engine).await;
     }
     if let Some(rest) = path.strip_prefix("/m/") {
@@ -86,6 +87,10 @@ async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<ProxyBody> 
         return media::serve(req, engine, &token).await;
     }
     text(StatusCode::NOT_FOUND, "not found")
+}
+
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
 }
 
 /// The Host and Origin checks (docs/CONTRACT.md, "Security of the loopback server").
@@ -114,13 +119,17 @@ fn check_caller<B>(req: &Request<B>, port: u16) -> Result<(), (StatusCode, &'sta
             ))
         }
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        if !allowed
-            .iter()
-            .any(|a| origin.eq_ignore_ascii_case(&format!("http://{a}")))
-        {
-            return Err((StatusCode::FORBIDDEN, "requests from other origins are refused"));
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("null"));
+    match pairing::origin_kind(origin, port) {
+        OriginKind::Absent | OriginKind::Loopback => {}
+        // Extensions reach the control API, which decides what they may do
+        // (pairing::decide); never the media endpoint.
+        OriginKind::Extension(_) if is_api(req.uri().path()) => {}
+        OriginKind::Extension(_) | OriginKind::Foreign => {
+            return Err((StatusCode::FORBIDDEN, "requests from other origins are refused"))
         }
     }
     Ok(())
@@ -141,7 +150,11 @@ mod tests {
     use super::*;
 
     fn status(host: Option<&str>, origin: Option<&str>, version: Version) -> u16 {
-        let mut req = Request::builder().uri("/m/x/y").version(version);
+        status_at("/m/x/y", host, origin, version)
+    }
+
+    fn status_at(path: &str, host: Option<&str>, origin: Option<&str>, version: Version) -> u16 {
+        let mut req = Request::builder().uri(path).version(version);
         if let Some(host) = host {
             req = req.header(header::HOST, host);
         }
@@ -193,6 +206,27 @@ mod tests {
                 status(host, origin, version),
                 want,
                 "{host:?} {origin:?} {version:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn extensions_reach_the_control_api_only() {
+        let ext = Some("chrome-extension://abcdefghijklmnopabcdefghijklmnop");
+        let host = Some("127.0.0.1:8000");
+        let table = [
+            ("/api/pair", ext, 200),
+            ("/api/items", ext, 200),
+            ("/m/x/y", ext, 403),
+            ("/", ext, 403),
+            ("/api/pair", Some("https://evil.example"), 403),
+            ("/api/pair", Some("chrome-extension://a/b"), 403),
+        ];
+        for (path, origin, want) in table {
+            assert_eq!(
+                status_at(path, host, origin, Version::HTTP_11),
+                want,
+                "{path} {origin:?}"
             );
         }
     }

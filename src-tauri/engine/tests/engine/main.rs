@@ -14,6 +14,7 @@ mod hostile;
 mod items;
 mod limits;
 mod load;
+mod player;
 mod ranges;
 mod relink;
 mod security;
