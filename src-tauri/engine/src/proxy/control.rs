@@ -87,7 +87,7 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             )
         }
         Access::Full | Access::Paired => {}
-        Access::Pairing => return pair(req, &engine, &origin, &segments).await,
+        Access::Pairing => return pair(req, engine, &origin, &segments).await,
         Access::Unauthorized => {
             let mut response = error(
                 StatusCode::UNAUTHORIZED,
