@@ -9,9 +9,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
 use spool_engine::config::DEFAULT_PORT;
 use spool_engine::control::{AddRequest, ApiError, RelinkRequest};
+use spool_engine::listing::MAX_PAGE;
 use spool_engine::size::{format_size, parse_size};
 use spool_engine::store::{read_engine_file, Store};
-use spool_engine::{Config, Engine, ItemView, PlayOptions, Playing};
+use spool_engine::{Added, CollectionAdded, CollectionView, Config, Engine, ItemView, PlayOptions, Playing};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -80,8 +81,13 @@ enum Command {
         /// default for a playlist). `{url}` marks where the URLs go.
         #[arg(long, value_name = "CMD")]
         player: Option<String>,
+        /// Items downloading at once; the others wait, queued (default 3).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256), value_name = "N")]
+        max_active: Option<u16>,
     },
-    /// Add a URL to the running engine; prints its stream URL.
+    /// Add a URL to the running engine; prints its stream URL. A directory
+    /// listing or playlist (a URL, or a local .m3u/.pls file) becomes a
+    /// collection: one stream URL per item, in order.
     Add {
         /// A request header for every origin request, 'Name: value' (repeatable).
         #[arg(long = "header", short = 'H', value_name = "'NAME: VALUE'")]
@@ -90,7 +96,11 @@ enum Command {
         /// is an error suggesting `spool relink`).
         #[arg(long)]
         new_copy: bool,
-        /// The media file's URL (http:// or https://).
+        /// Print what was added as JSON: the item, or {"collection", "items", …}.
+        #[arg(long)]
+        json: bool,
+        /// The URL of a media file, a directory listing or a playlist
+        /// (http:// or https://), or a local .m3u/.pls file.
         url: String,
     },
     /// Give an item a new URL for the same file (an expired link refreshed);
@@ -107,19 +117,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Remove an item and its files.
+    /// Remove an item and its files (a collection id: all its items).
     Rm {
-        /// The item's id, as `spool ls` shows it.
+        /// The id of an item or a collection, as `spool ls` shows it.
         id: String,
     },
-    /// Keep an item when the cache evicts.
+    /// Keep an item (or a collection's items) when the cache evicts.
     Pin {
-        /// The item's id, as `spool ls` shows it.
+        /// The id of an item or a collection, as `spool ls` shows it.
         id: String,
     },
-    /// Let the cache evict an item again.
+    /// Let the cache evict an item (or a collection's items) again.
     Unpin {
-        /// The item's id, as `spool ls` shows it.
+        /// The id of an item or a collection, as `spool ls` shows it.
         id: String,
     },
     /// Start a player on an item (through the running engine, which follows
@@ -134,13 +144,23 @@ enum Command {
         #[arg(long)]
         from_start: bool,
     },
-    /// Pause an item's download.
+    /// Pause an item's download (or a collection's).
     Pause {
+        /// The id of an item or a collection, as `spool ls` shows it.
+        id: String,
+    },
+    /// Resume a paused item, or retry a failed one (or a collection's).
+    Resume {
+        /// The id of an item or a collection, as `spool ls` shows it.
+        id: String,
+    },
+    /// Move a queued item ahead of the other queued items.
+    Front {
         /// The item's id, as `spool ls` shows it.
         id: String,
     },
-    /// Resume a paused item, or retry a failed one.
-    Resume {
+    /// Print an item's playlist (it and the rest of its collection) as M3U.
+    Playlist {
         /// The item's id, as `spool ls` shows it.
         id: String,
     },
@@ -242,6 +262,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
             connections,
             rate_limit,
             player,
+            max_active,
         } => {
             let mut config = Config::new(data_dir);
             if let Some(cap) = cache_cap {
@@ -254,13 +275,17 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
                 config.connections_per_item = usize::from(n);
             }
             config.rate_limit = rate_limit.filter(|r| *r > 0);
+            if let Some(n) = max_active {
+                config.max_active = usize::from(n);
+            }
             serve(config, port, player.as_deref()).await
         }
         Command::Add {
             headers,
             new_copy,
+            json,
             url,
-        } => add(data_dir, &url, &headers, new_copy).await,
+        } => add(data_dir, &url, &headers, new_copy, json).await,
         Command::Relink { id, url } => {
             let body = serde_json::to_value(RelinkRequest { url })?;
             let item: ItemView = Api::find(data_dir)?
@@ -272,7 +297,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
         Command::Ls { json } => ls(data_dir, json).await,
         Command::Rm { id } => {
             Api::find(data_dir)?
-                .call::<serde_json::Value>(reqwest::Method::DELETE, &format!("items/{id}"), None)
+                .call::<serde_json::Value>(reqwest::Method::DELETE, &format!("{}/{id}", kind(&id)), None)
                 .await?;
             Ok(())
         }
@@ -286,6 +311,14 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
                 .call(reqwest::Method::POST, &format!("items/{id}/play"), Some(body))
                 .await?;
             println!("{}", playing.pid);
+            Ok(())
+        }
+        Command::Front { id } => action(data_dir, &id, "front").await,
+        Command::Playlist { id } => {
+            let text = Api::find(data_dir)?
+                .text(&format!("items/{id}/playlist.m3u"))
+                .await?;
+            print!("{text}");
             Ok(())
         }
         Command::Pin { id } => action(data_dir, &id, "pin").await,
@@ -333,32 +366,120 @@ async fn wait_for_signal() -> Result<()> {
     Ok(())
 }
 
-async fn add(data_dir: &Path, url: &str, headers: &[String], new_copy: bool) -> Result<()> {
-    let request = AddRequest {
-        url: url.to_string(),
-        headers: headers.to_vec(),
-        new_copy,
+async fn add(data_dir: &Path, url: &str, headers: &[String], new_copy: bool, json: bool) -> Result<()> {
+    let api = Api::find(data_dir)?;
+    let request = match local_playlist(url)? {
+        Some((file_url, text)) => AddRequest {
+            url: file_url,
+            headers: headers.to_vec(),
+            new_copy,
+            playlist: Some(text),
+        },
+        None => AddRequest {
+            url: url.to_string(),
+            headers: headers.to_vec(),
+            new_copy,
+            playlist: None,
+        },
     };
     let body = serde_json::to_value(&request)?;
-    let item: ItemView = Api::find(data_dir)?
-        .call(reqwest::Method::POST, "items", Some(body))
-        .await?;
-    println!("{}", item.stream_url);
+    let added: Added = api.call(reqwest::Method::POST, "items", Some(body)).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&added)?);
+    }
+    match added {
+        Added::Item(item) if !json => println!("{}", item.stream_url),
+        Added::Item(_) => {}
+        Added::Collection(added) => {
+            if !json {
+                for item in &added.items {
+                    println!("{}", item.stream_url);
+                }
+            }
+            report_collection(&added);
+        }
+    }
     Ok(())
 }
 
+/// What a collection's add left out, on stderr (stdout is the URLs).
+fn report_collection(added: &CollectionAdded) {
+    let c = &added.collection;
+    eprintln!("collection {} \"{}\": {} items", c.id, c.name, added.items.len());
+    for s in &added.skipped {
+        eprintln!("skipped {}: it {}", s.link, s.reason.describe());
+    }
+    if added.dropped > 0 {
+        eprintln!(
+            "the listing names {} more media files than the {} taken from one listing; they were not added",
+            added.dropped,
+            spool_engine::listing::MAX_MEDIA
+        );
+    }
+    if added.folders > 0 {
+        eprintln!("{} sub-folders not followed (add each by its URL)", added.folders);
+    }
+    for f in &added.failed {
+        eprintln!("not added {}: {}", f.url, f.error);
+    }
+}
+
+/// A path to a local playlist file: its `file:` URL and its text.
+fn local_playlist(arg: &str) -> Result<Option<(String, String)>> {
+    if arg.contains("://") || !Path::new(arg).is_file() {
+        return Ok(None);
+    }
+    let path = std::fs::canonicalize(arg).with_context(|| format!("cannot read {arg}"))?;
+    let len = std::fs::metadata(&path)
+        .with_context(|| format!("cannot read {arg}"))?
+        .len();
+    if len > MAX_PAGE as u64 {
+        bail!("{arg} is larger than {} MiB; refused", MAX_PAGE >> 20);
+    }
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {arg}"))?;
+    let url = reqwest::Url::from_file_path(&path).map_err(|()| anyhow!("{arg}: not an absolute path"))?;
+    Ok(Some((
+        url.to_string(),
+        String::from_utf8_lossy(&bytes).into_owned(),
+    )))
+}
+
+/// The API collection a command's id names: collection ids are `c` and 8
+/// hex digits, item ids 8 hex digits.
+fn kind(id: &str) -> &'static str {
+    if id.len() == 9 && id.starts_with('c') {
+        "collections"
+    } else {
+        "items"
+    }
+}
+
 async fn action(data_dir: &Path, id: &str, action: &str) -> Result<()> {
-    let item: ItemView = Api::find(data_dir)?
-        .call(reqwest::Method::POST, &format!("items/{id}/{action}"), None)
-        .await?;
+    let api = Api::find(data_dir)?;
+    let path = format!("{}/{id}/{action}", kind(id));
+    if kind(id) == "collections" {
+        let c: CollectionView = api.call(reqwest::Method::POST, &path, None).await?;
+        println!("{} {} ({} items)", c.id, action_done(action), c.items.len());
+        return Ok(());
+    }
+    let item: ItemView = api.call(reqwest::Method::POST, &path, None).await?;
     println!("{} {}", item.id, item.state.as_str());
     Ok(())
 }
 
+fn action_done(action: &str) -> &'static str {
+    match action {
+        "pin" => "pinned",
+        "unpin" => "unpinned",
+        "pause" => "paused",
+        "resume" => "resumed",
+        _ => "done",
+    }
+}
+
 async fn ls(data_dir: &Path, json: bool) -> Result<()> {
-    let items: Vec<ItemView> = Api::find(data_dir)?
-        .call(reqwest::Method::GET, "items", None)
-        .await?;
+    let api = Api::find(data_dir)?;
+    let items: Vec<ItemView> = api.call(reqwest::Method::GET, "items", None).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&items)?);
         return Ok(());
@@ -367,33 +488,66 @@ async fn ls(data_dir: &Path, json: bool) -> Result<()> {
         println!("no items (add one with `spool add URL`)");
         return Ok(());
     }
+    let collections: Vec<CollectionView> = api.call(reqwest::Method::GET, "collections", None).await?;
     println!(
         "{:<8}  {:<11}  {:>6}  {:>10}  {:<3}  NAME",
         "ID", "STATE", "DONE", "SIZE", "PIN"
     );
-    for item in items {
-        let done = match item.size {
+    // Items of no collection, then each collection under its heading, in its order.
+    let by_id: std::collections::HashMap<&str, &ItemView> =
+        items.iter().map(|i| (i.id.as_str(), i)).collect();
+    for item in items.iter().filter(|i| i.collection.is_none()) {
+        print_item(item);
+    }
+    for c in &collections {
+        let members: Vec<&ItemView> = c
+            .items
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()).copied())
+            .collect();
+        let size: Option<u64> = members.iter().map(|i| i.size).sum();
+        let downloaded: u64 = members.iter().map(|i| i.downloaded).sum();
+        let done = match size {
             Some(0) => "100%".to_string(),
-            Some(size) => format!("{}%", item.downloaded * 100 / size),
+            Some(size) => format!("{}%", downloaded * 100 / size),
             None => "?".to_string(),
         };
-        let size = item.size.map_or_else(|| "unknown".to_string(), format_size);
-        let pin = if item.pinned { "yes" } else { "" };
+        println!();
         println!(
-            "{:<8}  {:<11}  {:>6}  {:>10}  {:<3}  {}",
-            item.id,
-            item.state.as_str(),
+            "{}  collection {:>6}  {} items  {}",
+            c.id,
             done,
-            size,
-            pin,
-            item.name
+            members.len(),
+            c.name
         );
-        if let Some(reason) = item.error {
-            println!("          {reason}");
+        for item in members {
+            print_item(item);
         }
-        println!("          {}", item.stream_url);
     }
     Ok(())
+}
+
+fn print_item(item: &ItemView) {
+    let done = match item.size {
+        Some(0) => "100%".to_string(),
+        Some(size) => format!("{}%", item.downloaded * 100 / size),
+        None => "?".to_string(),
+    };
+    let size = item.size.map_or_else(|| "unknown".to_string(), format_size);
+    let pin = if item.pinned { "yes" } else { "" };
+    println!(
+        "{:<8}  {:<11}  {:>6}  {:>10}  {:<3}  {}",
+        item.id,
+        item.state.as_str(),
+        done,
+        size,
+        pin,
+        item.name
+    );
+    if let Some(reason) = &item.error {
+        println!("          {reason}");
+    }
+    println!("          {}", item.stream_url);
 }
 
 /// The running engine's control API, found through `DATA_DIR/engine.json`.
@@ -423,6 +577,29 @@ impl Api {
             token: info.token,
             client,
         })
+    }
+
+    /// A GET whose answer is text (the M3U playlist).
+    async fn text(&self, path: &str) -> Result<String> {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| anyhow!("cannot reach the engine: {e}"))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .context("cannot read the engine's answer")?;
+        if !status.is_success() {
+            match serde_json::from_slice::<ApiError>(&bytes) {
+                Ok(error) => bail!("{}", error.message),
+                Err(_) => bail!("the engine answered {status}"),
+            }
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     async fn call<T: serde::de::DeserializeOwned>(

@@ -5,6 +5,7 @@ import { invoke } from "@tauri-apps/api/core";
 import type { Choice } from "./bindings/Choice.ts";
 import type { Handoff } from "./bindings/Handoff.ts";
 import type { PairingsView } from "./bindings/PairingsView.ts";
+import type { CollectionView } from "./bindings/CollectionView.ts";
 import type { SettingsForm } from "./bindings/SettingsForm.ts";
 import type { SettingsView } from "./bindings/SettingsView.ts";
 import type { UiItem } from "./bindings/UiItem.ts";
@@ -13,7 +14,8 @@ export const commands = {
   listItems: () => invoke<UiItem[]>("list_items"),
   /** `headers`: one `Name: value` per line. `newCopy`: add the URL even when
    * it is the file of a failed item (else that is refused with
-   * `matches_failed_item`). */
+   * `matches_failed_item`). A listing or playlist adds a collection: the
+   * first item is returned, the others arrive as events. */
   addItem: (url: string, headers: string, newCopy: boolean) => invoke<UiItem>("add_item", { url, headers, newCopy }),
   /** Gives a failed item a new URL of the same file; refused with
    * `not_the_same_file` when the URL is another file. */
@@ -24,6 +26,11 @@ export const commands = {
   resumeItem: (id: string) => invoke<UiItem>("resume_item", { id }),
   pinItem: (id: string, pinned: boolean) => invoke<UiItem>("pin_item", { id, pinned }),
   removeItem: (id: string) => invoke<null>("remove_item", { id }),
+  /** "Download next": ahead of every other queued item. */
+  frontItem: (id: string) => invoke<UiItem>("front_item", { id }),
+  listCollections: () => invoke<CollectionView[]>("list_collections"),
+  /** `action`: pause, resume, pin, unpin or remove, on every member. */
+  collectionAction: (id: string, action: string) => invoke<null>("collection_action", { id, action }),
   /** Puts the stream URL on the clipboard and returns it. */
   copyStreamUrl: (id: string) => invoke<string>("copy_stream_url", { id }),
   getSettings: () => invoke<SettingsView>("get_settings"),

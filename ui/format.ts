@@ -52,12 +52,14 @@ export function hostOf(url: string): string {
   }
 }
 
-/** The footer: `3 items · 1.2 GiB cached · 1 downloading · engine on 127.0.0.1:PORT`. */
+/** The footer: `3 items · 1.2 GiB cached · 1 downloading · 2 queued · engine on 127.0.0.1:PORT`. */
 export function statusLine(items: readonly UiItem[], port: number): string {
-  const active = items.filter((i) => i.state === "downloading" || i.state === "queued").length;
+  const active = items.filter((i) => i.state === "downloading").length;
+  const queued = items.filter((i) => i.state === "queued").length;
   const bytes = items.reduce((sum, i) => sum + i.downloaded, 0);
   const parts = [`${items.length} item${items.length === 1 ? "" : "s"}`, `${formatSize(bytes)} cached`];
   if (active > 0) parts.push(`${active} downloading`);
+  if (queued > 0) parts.push(`${queued} queued`);
   if (port) parts.push(`engine on 127.0.0.1:${port}`);
   return parts.join(" · ");
 }

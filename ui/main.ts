@@ -3,8 +3,10 @@
 // what to show is decided in row.ts, format.ts and errors.ts (pure, tested),
 // and drawn by render.ts; the settings panel is settings.ts.
 import { listen } from "@tauri-apps/api/event";
+import type { CollectionView } from "./bindings/CollectionView.ts";
 import type { UiEvent } from "./bindings/UiEvent.ts";
 import type { UiItem } from "./bindings/UiItem.ts";
+import { groupView, memberIds } from "./collection.ts";
 import { commands } from "./commands.ts";
 import { addFailure, errorMessage, relinkFailure } from "./errors.ts";
 import {
@@ -12,12 +14,16 @@ import {
   addOffer,
   banner,
   clearRows,
+  closeGroupPanel,
+  openGroupRemoveConfirm,
   openRelink,
   openRemoveConfirm,
   relinkError,
   relinkUrl,
+  removeGroup,
   removeItemRow,
   showChrome,
+  showGroup,
   showItem,
   toast,
 } from "./render.ts";
@@ -27,6 +33,7 @@ import { withProgress } from "./row.ts";
 import { saveSettings, settingsForm, showSettings } from "./settings.ts";
 
 const items = new Map<string, UiItem>();
+const collections = new Map<string, CollectionView>();
 /** The last download rate of each item, bytes per second. */
 const rates = new Map<string, number>();
 let port = 0;
@@ -42,23 +49,92 @@ function refreshChrome(): void {
 function upsert(item: UiItem, closePanel = false): void {
   items.set(item.id, item);
   showItem(item, rates.get(item.id) ?? 0, closePanel);
+  if (item.collection) {
+    if (collections.has(item.collection)) refreshGroup(item.collection);
+    else void loadCollections();
+  }
   refreshChrome();
 }
 
 function forget(id: string): void {
+  const collection = items.get(id)?.collection;
   items.delete(id);
   rates.delete(id);
   removeItemRow(id);
+  if (collection) refreshGroup(collection);
   refreshChrome();
+}
+
+/** Draws a collection's group from the items the window has. */
+function refreshGroup(id: string): void {
+  const c = collections.get(id);
+  if (!c) return;
+  const ids = memberIds(c, (i) => items.has(i));
+  if (ids.length === 0) {
+    removeGroup(id);
+    return;
+  }
+  const members = ids.map((i) => items.get(i)).filter((i): i is UiItem => i !== undefined);
+  showGroup(groupView(c, members), ids);
+}
+
+let loadingCollections: Promise<void> | null = null;
+/** Reads the collections again (a new one was added, or one changed). */
+function loadCollections(): Promise<void> {
+  loadingCollections ??= commands
+    .listCollections()
+    .then((list) => {
+      collections.clear();
+      for (const c of list) collections.set(c.id, c);
+      for (const c of list) refreshGroup(c.id);
+    })
+    .catch((e) => banner(`Cannot read the collections: ${errorMessage(e)}`))
+    .finally(() => {
+      loadingCollections = null;
+    });
+  return loadingCollections;
+}
+
+async function groupAct(id: string, action: string, group: HTMLElement): Promise<void> {
+  const c = collections.get(id);
+  if (!c) return;
+  try {
+    switch (action) {
+      case "group-pause":
+      case "group-resume":
+      case "group-pin":
+      case "group-unpin":
+        await commands.collectionAction(id, action.slice("group-".length));
+        break;
+      case "group-remove":
+        openGroupRemoveConfirm(group, c.name, memberIds(c, (i) => items.has(i)).length);
+        break;
+      case "group-confirm-remove":
+        await commands.collectionAction(id, "remove");
+        for (const member of c.items) forget(member);
+        collections.delete(id);
+        removeGroup(id);
+        break;
+      case "group-cancel":
+        closeGroupPanel(group);
+        refreshGroup(id);
+        break;
+    }
+  } catch (e) {
+    banner(errorMessage(e));
+  }
 }
 
 async function reload(): Promise<void> {
   try {
-    const list = await commands.listItems();
+    const [list, groups] = await Promise.all([commands.listItems(), commands.listCollections()]);
     items.clear();
+    collections.clear();
     clearRows();
+    for (const c of groups) collections.set(c.id, c);
     loaded = true;
     for (const item of list) upsert(item);
+    for (const c of groups) refreshGroup(c.id);
     refreshChrome();
   } catch (e) {
     loaded = true;
@@ -147,6 +223,10 @@ async function act(id: string, action: string, row: HTMLElement): Promise<void> 
         break;
       case "pause":
         upsert(await commands.pauseItem(id));
+        break;
+      case "front":
+        upsert(await commands.frontItem(id));
+        toast(`${item.name} downloads next`);
         break;
       case "resume":
         upsert(await commands.resumeItem(id));
@@ -268,7 +348,13 @@ async function start(): Promise<void> {
     const target = e.target as HTMLElement;
     const b = target.closest<HTMLButtonElement>("button[data-action]");
     const row = target.closest<HTMLElement>("li[data-id]");
+    const group = target.closest<HTMLElement>("li[data-collection]");
     if (b && row?.dataset.id) void act(row.dataset.id, b.dataset.action ?? "", row);
+    else if (b && group?.dataset.collection) {
+      // A button in the group's heading must not fold the group.
+      e.preventDefault();
+      void groupAct(group.dataset.collection, b.dataset.action ?? "", group);
+    }
   });
   // Enter in a row's new-URL field confirms it.
   $("items").addEventListener("keydown", (e) => {

@@ -3,6 +3,7 @@
 // RowView (row.ts); a new view for a shown row updates only the nodes whose
 // text changed when it can (progress), and builds the row again otherwise.
 import type { UiItem } from "./bindings/UiItem.ts";
+import type { GroupView } from "./collection.ts";
 import { statusLine } from "./format.ts";
 import { patchable, rowView, type Bar, type RowView } from "./row.ts";
 
@@ -162,8 +163,91 @@ export function showItem(item: UiItem, rate: number, closePanel = false): void {
     }
     old.replaceWith(row);
   } else {
-    $("items").prepend(row);
+    const members = item.collection ? groupOf(item.collection)?.querySelector(".members") : null;
+    if (members) members.appendChild(row);
+    else $("items").prepend(row);
   }
+}
+
+// ---------- collections ----------
+
+function groupOf(id: string): HTMLElement | null {
+  return $("items").querySelector<HTMLElement>(`li[data-collection="${CSS.escape(id)}"]`);
+}
+
+/** A collection as one collapsible group: a heading with its total
+ * progress and buttons, then its items' rows in `order`. */
+export function showGroup(view: GroupView, order: readonly string[]): void {
+  let group = groupOf(view.id);
+  if (!group) {
+    group = el("li", "group");
+    group.dataset.collection = view.id;
+    const details = el("details");
+    details.open = true;
+    const summary = el("summary", "group-head");
+    const head = el("div", "head");
+    head.append(el("span", "name"), el("span", "badge"));
+    const track = el("div", "bar");
+    track.appendChild(el("div", "part"));
+    const meta = el("div", "meta");
+    meta.append(el("span", "bytes"), el("span", "pct"));
+    summary.append(head, track, meta, el("div", "actions"));
+    details.append(summary, el("ul", "members items"));
+    group.appendChild(details);
+    $("items").prepend(group);
+  }
+  const name = group.querySelector(".group-head .name");
+  if (name) setText(name, view.name);
+  const badge = group.querySelector(".group-head .badge");
+  if (badge) setText(badge, view.summary);
+  const part = group.querySelector<HTMLElement>(".group-head .bar .part");
+  if (part) {
+    const width = `${view.pct ?? 0}%`;
+    if (part.style.width !== width) part.style.width = width;
+  }
+  const bytes = group.querySelector(".group-head .bytes");
+  if (bytes) setText(bytes, view.bytes);
+  const pct = group.querySelector(".group-head .pct");
+  if (pct) setText(pct, view.pct === null ? "" : `${view.pct} %`);
+  const actions = group.querySelector(".group-head .actions");
+  if (actions && !group.querySelector(".group-head .panel")) {
+    const labels = [...actions.children].map((b) => b.textContent).join("|");
+    if (labels !== view.actions.map((a) => a.label).join("|")) {
+      actions.replaceChildren(...view.actions.map((a) => button(a.label, a.action, a.cls)));
+    }
+  }
+  // Rows in the collection's order (moving a node keeps it as it is).
+  const members = group.querySelector(".members");
+  if (!members) return;
+  let at = 0;
+  for (const id of order) {
+    const row = rowOf(id);
+    if (!row) continue;
+    if (members.children[at] !== row) members.insertBefore(row, members.children[at] ?? null);
+    at++;
+  }
+}
+
+export function removeGroup(id: string): void {
+  groupOf(id)?.remove();
+}
+
+/** The confirmation before a whole collection goes. */
+export function openGroupRemoveConfirm(group: HTMLElement, name: string, count: number): void {
+  const actions = group.querySelector(".group-head .actions");
+  if (!actions) return;
+  const panel = el("div", "actions panel confirm");
+  panel.dataset.panel = "remove";
+  panel.append(
+    el("span", "question", `Remove “${name}” and the cached data of its ${count} items?`),
+    button("Remove all", "group-confirm-remove", "small danger-solid"),
+    button("Cancel", "group-cancel", "ghost small"),
+  );
+  actions.replaceWith(panel);
+}
+
+export function closeGroupPanel(group: HTMLElement): void {
+  group.querySelector(".group-head .panel")?.replaceWith(el("div", "actions"));
 }
 
 export function removeItemRow(id: string): void {
@@ -173,6 +257,7 @@ export function removeItemRow(id: string): void {
 
 export function clearRows(): void {
   shown.clear();
+  // Groups go too: each is drawn again from the list.
   $("items").replaceChildren();
 }
 

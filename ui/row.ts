@@ -64,6 +64,7 @@ export function actions(item: UiItem): ActionButton[] {
     out.push({ label: "Retry", action: "resume", cls: "ghost small" });
     out.push({ label: "Refresh link", action: "relink", cls: "ghost small" });
   } else if (item.state !== "complete") out.push({ label: "Pause", action: "pause", cls: "ghost small" });
+  if (item.state === "queued") out.push({ label: "Download next", action: "front", cls: "ghost small" });
   out.push(
     item.pinned
       ? { label: "Unpin", action: "unpin", cls: "ghost small" }

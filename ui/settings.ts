@@ -6,7 +6,7 @@ import { commands } from "./commands.ts";
 import { asCommandError } from "./errors.ts";
 import { $ } from "./render.ts";
 
-const TEXT_FIELDS = ["cache_cap", "player_command", "connections_per_item", "rate_limit"] as const;
+const TEXT_FIELDS = ["cache_cap", "player_command", "connections_per_item", "rate_limit", "max_active"] as const;
 
 export function settingsForm(): HTMLFormElement {
   return $("settings-form") as HTMLFormElement;
@@ -29,6 +29,7 @@ function readForm(): SettingsForm {
     player_command: field("player_command").value,
     connections_per_item: field("connections_per_item").value,
     rate_limit: field("rate_limit").value,
+    max_active: field("max_active").value,
     notifications: field("notifications").checked,
     start_at_login: field("start_at_login").checked,
   };

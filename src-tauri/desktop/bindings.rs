@@ -14,7 +14,7 @@ use super::handoff::{Choice, Handoff};
 use super::settings::{FieldError, SettingsForm};
 use spool_engine::link::LinkAction;
 use spool_engine::pairing::{PairedView, PairingsView, RequestView};
-use spool_engine::{ItemState, ItemView, RemoveReason};
+use spool_engine::{CollectionView, ItemState, ItemView, RemoveReason};
 
 const REGENERATE: &str = "SPOOL_WRITE_BINDINGS=1 cargo test --lib bindings";
 
@@ -35,6 +35,7 @@ fn rendered() -> Vec<(String, String)> {
     vec![
         one::<ItemState>(&cfg),
         one::<ItemView>(&cfg),
+        one::<CollectionView>(&cfg),
         one::<RemoveReason>(&cfg),
         one::<UiItem>(&cfg),
         one::<UiEvent>(&cfg),

@@ -10,6 +10,7 @@ use super::handoff::{self, Choice, Handoff, Handoffs};
 use super::settings::{self, SettingsForm};
 use super::Desktop;
 use spool_engine::pairing::PairingsView;
+use spool_engine::CollectionView;
 
 type CommandResult<T> = Result<T, UiError>;
 
@@ -24,6 +25,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         resume_item,
         pin_item,
         remove_item,
+        front_item,
+        list_collections,
+        collection_action,
         copy_stream_url,
         get_settings,
         save_settings,
@@ -70,8 +74,16 @@ async fn add_item(
         .map(str::to_string)
         .collect();
     let options = spool_engine::AddOptions { new_copy };
-    let view = desktop.engine.add_with(url.trim(), &headers, options).await?;
-    ui_item(&desktop, &view.id)
+    // A listing or playlist adds a collection: its items arrive as events;
+    // the first one is returned.
+    let id = match desktop.engine.add_any(url.trim(), &headers, options).await? {
+        spool_engine::Added::Item(view) => view.id,
+        spool_engine::Added::Collection(added) => match added.items.first() {
+            Some(first) => first.id.clone(),
+            None => return Err(UiError::new("bad_listing", "the listing names no media files")),
+        },
+    };
+    ui_item(&desktop, &id)
 }
 
 /// "Refresh link": a new URL for the same file (see `Engine::relink`).
@@ -107,7 +119,39 @@ async fn pin_item(desktop: State<'_, Desktop>, id: String, pinned: bool) -> Comm
 
 #[tauri::command]
 async fn remove_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<()> {
-    Ok(desktop.engine.remove(&id).await?)
+    Ok(desktop.engine.remove_with_subtitles(&id).await?)
+}
+
+/// "Download next": the item goes ahead of every other queued item.
+#[tauri::command]
+fn front_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<UiItem> {
+    desktop.engine.move_to_front(&id)?;
+    ui_item(&desktop, &id)
+}
+
+#[tauri::command]
+fn list_collections(desktop: State<'_, Desktop>) -> Vec<CollectionView> {
+    desktop.engine.collections()
+}
+
+/// `action`: `pause`, `resume`, `pin`, `unpin` or `remove`, on every member.
+#[tauri::command]
+async fn collection_action(desktop: State<'_, Desktop>, id: String, action: String) -> CommandResult<()> {
+    let engine = &desktop.engine;
+    match action.as_str() {
+        "pause" => engine.pause_collection(&id).await.map(drop)?,
+        "resume" => engine.resume_collection(&id).await.map(drop)?,
+        "pin" => engine.set_collection_pinned(&id, true).await.map(drop)?,
+        "unpin" => engine.set_collection_pinned(&id, false).await.map(drop)?,
+        "remove" => engine.remove_collection(&id).await?,
+        _ => {
+            return Err(UiError::new(
+                "not_found",
+                format!("no collection action {action}"),
+            ))
+        }
+    }
+    Ok(())
 }
 
 /// Puts the item's stream URL on the clipboard and returns it.

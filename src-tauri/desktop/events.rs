@@ -389,6 +389,7 @@ mod tests {
             state,
             pinned: false,
             error: None,
+            collection: None,
         }
     }
 

@@ -182,7 +182,7 @@ pub async fn answer(app: &AppHandle, id: &str, choice: Choice) -> Result<Option<
     let engine = app.state::<Desktop>().engine.clone();
     let item = engine.add(&url, &[]).await?;
     if choice == Choice::Play {
-        return actions::play(app, &item.id).map(Some);
+        return actions::play(app, &item.id).await.map(Some);
     }
     Ok(Some(item.id))
 }

@@ -149,6 +149,7 @@ mod tests {
             state,
             pinned: false,
             error: None,
+            collection: None,
         }
     }
 

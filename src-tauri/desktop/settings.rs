@@ -16,6 +16,7 @@ pub const FILE_NAME: &str = "desktop-settings.json";
 /// Bounds that keep a typo from making the cache useless.
 pub const MIN_CACHE_CAP: u64 = 16 << 20;
 pub const MAX_CONNECTIONS: usize = 16;
+pub const MAX_ACTIVE: usize = 64;
 pub const MIN_RATE_LIMIT: u64 = 16 << 10;
 
 /// Saved, validated settings.
@@ -30,6 +31,8 @@ pub struct Settings {
     pub connections_per_item: usize,
     /// Bytes per second for all downloads; `None`: unlimited.
     pub rate_limit: Option<u64>,
+    /// Items downloading at once ("Downloads at once"); the rest are queued.
+    pub max_active: usize,
     /// Desktop notifications when a download completes or fails.
     pub notifications: bool,
     /// Start Spool (in the tray) when the user logs in.
@@ -44,6 +47,7 @@ impl Default for Settings {
             player_command: String::new(),
             connections_per_item: config.connections_per_item,
             rate_limit: config.rate_limit,
+            max_active: config.max_active,
             notifications: true,
             start_at_login: false,
         }
@@ -59,6 +63,7 @@ pub struct SettingsForm {
     pub connections_per_item: String,
     /// Empty (or `0`): unlimited; else a size per second, e.g. `2MiB`.
     pub rate_limit: String,
+    pub max_active: String,
     pub notifications: bool,
     pub start_at_login: bool,
 }
@@ -79,6 +84,7 @@ impl Settings {
             player_command: self.player_command.clone(),
             connections_per_item: self.connections_per_item.to_string(),
             rate_limit: self.rate_limit.map(format_size).unwrap_or_default(),
+            max_active: self.max_active.to_string(),
             notifications: self.notifications,
             start_at_login: self.start_at_login,
         }
@@ -91,6 +97,7 @@ impl Settings {
             min_free: current.min_free,
             connections_per_item: self.connections_per_item,
             rate_limit: self.rate_limit,
+            max_active: self.max_active,
         }
     }
 
@@ -99,6 +106,7 @@ impl Settings {
         config.cache_cap = self.cache_cap;
         config.connections_per_item = self.connections_per_item;
         config.rate_limit = self.rate_limit;
+        config.max_active = self.max_active;
     }
 }
 
@@ -125,6 +133,13 @@ pub fn validate(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
                 "connections_per_item",
                 format!("a whole number from 1 to {MAX_CONNECTIONS}"),
             );
+            0
+        }
+    };
+    let max_active = match form.max_active.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_ACTIVE).contains(&n) => n,
+        _ => {
+            error("max_active", format!("a whole number from 1 to {MAX_ACTIVE}"));
             0
         }
     };
@@ -165,6 +180,7 @@ pub fn validate(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
             player_command,
             connections_per_item,
             rate_limit,
+            max_active,
             notifications: form.notifications,
             start_at_login: form.start_at_login,
         })
@@ -325,6 +341,11 @@ mod tests {
             ..form()
         };
         assert_eq!(fields(validate(&many)), vec!["connections_per_item"]);
+        let crowd = SettingsForm {
+            max_active: "0".to_string(),
+            ..form()
+        };
+        assert_eq!(fields(validate(&crowd)), vec!["max_active"]);
         let slow = SettingsForm {
             rate_limit: "1KiB".to_string(),
             ..form()
@@ -355,11 +376,13 @@ mod tests {
             min_free: 12345,
             connections_per_item: 1,
             rate_limit: None,
+            max_active: 3,
         };
         let settings = Settings {
             cache_cap: 5 << 30,
             connections_per_item: 8,
             rate_limit: Some(1 << 20),
+            max_active: 5,
             ..Settings::default()
         };
         assert_eq!(
@@ -369,6 +392,7 @@ mod tests {
                 min_free: 12345,
                 connections_per_item: 8,
                 rate_limit: Some(1 << 20),
+                max_active: 5,
             }
         );
     }

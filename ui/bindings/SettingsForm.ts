@@ -7,4 +7,4 @@ export type SettingsForm = { cache_cap: string, player_command: string, connecti
 /**
  * Empty (or `0`): unlimited; else a size per second, e.g. `2MiB`.
  */
-rate_limit: string, notifications: boolean, start_at_login: boolean, };
+rate_limit: string, max_active: string, notifications: boolean, start_at_login: boolean, };

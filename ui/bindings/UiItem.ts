@@ -16,4 +16,9 @@ size: number | null, downloaded: number, state: ItemState, pinned: boolean,
 /**
  * Why the item failed or is paused, for people.
  */
-error: string | null, };
+error: string | null, 
+/**
+ * The id of the collection the item belongs to (a video, or a subtitle
+ * paired with one), if any.
+ */
+collection: string | null, };

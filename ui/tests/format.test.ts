@@ -54,15 +54,16 @@ function item(id: string, state: UiItem["state"], downloaded: number): UiItem {
     state,
     pinned: false,
     error: null,
+    collection: null,
     ranges: [],
   };
 }
 
-test("the status line counts items, bytes and downloads", () => {
+test("the status line counts items, bytes, downloads and the queue", () => {
   assert.equal(statusLine([], 0), "0 items · 0 B cached");
   assert.equal(statusLine([item("a", "complete", 1 << 20)], 0), "1 item · 1.0 MiB cached");
   assert.equal(
     statusLine([item("a", "downloading", 1 << 20), item("b", "queued", 0), item("c", "paused", 1 << 20)], 9000),
-    "3 items · 2.0 MiB cached · 2 downloading · engine on 127.0.0.1:9000",
+    "3 items · 2.0 MiB cached · 1 downloading · 1 queued · engine on 127.0.0.1:9000",
   );
 });

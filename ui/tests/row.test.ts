@@ -14,6 +14,7 @@ function item(fields: Partial<UiItem> = {}): UiItem {
     state: "downloading",
     pinned: false,
     error: null,
+    collection: null,
     ranges: [[0, 250]],
     ...fields,
   };
@@ -23,7 +24,7 @@ const actionsOf = (i: UiItem) => rowView(i, 0).actions.map((a) => a.action);
 
 test("each state has its buttons; a failed item offers to refresh its link", () => {
   const table: [UiItem["state"], string[]][] = [
-    ["queued", ["play", "pause", "pin", "copy", "remove"]],
+    ["queued", ["play", "pause", "front", "pin", "copy", "remove"]],
     ["downloading", ["play", "pause", "pin", "copy", "remove"]],
     ["paused", ["play", "resume", "pin", "copy", "remove"]],
     ["complete", ["play", "pin", "copy", "remove"]],
@@ -81,7 +82,10 @@ test("progress is drawn in place; a change of buttons, pin, name or error builds
     ranges: [[0, 600]],
   });
   assert.ok(patchable(shown, rowView(progressed, 300)), "bytes, percent, rate and bar only");
-  assert.ok(patchable(rowView(item({ state: "queued" }), 0), shown), "queued and downloading have the same buttons");
+  assert.ok(
+    !patchable(rowView(item({ state: "queued" }), 0), shown),
+    "a queued row has its own button (Download next): it is built again when it starts",
+  );
   const rebuilt: Partial<UiItem>[] = [
     { state: "paused" },
     { state: "failed", error: "gone" },

@@ -16,6 +16,7 @@ use crate::disk;
 use crate::error::{Error, Result};
 use crate::events::{Event, RemoveReason};
 use crate::item::{Item, LiveState};
+use crate::queue::{self, Queue};
 use crate::size::format_size;
 
 /// How often the limits are checked.
@@ -59,16 +60,24 @@ pub(crate) struct Cache {
     pub limits: LiveLimits,
     /// Grants not written yet are space spoken for (see `disk`).
     pub space: Arc<disk::Space>,
+    /// Told when an item goes (its turn to download frees).
+    pub queue: Arc<Queue>,
     /// Serializes checks, so two never evict for the same shortfall.
     enforcing: tokio::sync::Mutex<()>,
 }
 
 impl Cache {
-    pub fn new(catalog: Arc<Catalog>, limits: LiveLimits, space: Arc<disk::Space>) -> Cache {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        limits: LiveLimits,
+        space: Arc<disk::Space>,
+        queue: Arc<Queue>,
+    ) -> Cache {
         Cache {
             catalog,
             limits,
             space,
+            queue,
             enforcing: tokio::sync::Mutex::new(()),
         }
     }
@@ -84,6 +93,8 @@ pub(crate) async fn run(cache: Arc<Cache>, cancel: CancellationToken) {
             () = cancel.cancelled() => return,
         }
         enforce(&cache).await;
+        // A backstop: a reader that opened and closed without a kick.
+        queue::rebalance(&cache.queue);
     }
 }
 
@@ -126,7 +137,7 @@ pub(crate) async fn enforce(cache: &Cache) {
     for id in victims {
         if let Ok(item) = cache.catalog.item(&id) {
             tracing::info!("evicting item {id} to keep the cache under {}", format_size(cap));
-            let _ = remove_item(&cache.catalog, &item, RemoveReason::Evicted).await;
+            let _ = remove_item(&cache.catalog, &cache.queue, &item, RemoveReason::Evicted).await;
         }
     }
 
@@ -263,7 +274,12 @@ fn fail(catalog: &Catalog, item: &Item, reason: String) {
 }
 
 /// Removes an item: open responses end, fetches stop, files are deleted.
-pub(crate) async fn remove_item(catalog: &Catalog, item: &Item, reason: RemoveReason) -> Result<()> {
+pub(crate) async fn remove_item(
+    catalog: &Catalog,
+    queue: &Queue,
+    item: &Item,
+    reason: RemoveReason,
+) -> Result<()> {
     {
         let mut st = item.lock();
         st.removed = true;
@@ -284,6 +300,7 @@ pub(crate) async fn remove_item(catalog: &Catalog, item: &Item, reason: RemoveRe
         id: item.id().to_string(),
         reason,
     });
+    queue::rebalance(queue);
     Ok(())
 }
 

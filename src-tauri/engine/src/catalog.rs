@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
+use crate::collection::Collections;
 use crate::error::{Error, Result};
 use crate::events::{Event, ItemView};
 use crate::item::Item;
@@ -16,6 +17,8 @@ use crate::store::{DirLock, Store};
 pub(crate) struct Catalog {
     items: Mutex<HashMap<String, Arc<Item>>>,
     pub store: Store,
+    /// Items grouped as added from a listing or playlist.
+    pub collections: Collections,
     events: broadcast::Sender<Event>,
     /// The loopback port, for the items' stream URLs.
     port: u16,
@@ -26,10 +29,11 @@ pub(crate) struct Catalog {
 }
 
 impl Catalog {
-    pub fn new(store: Store, lock: DirLock, port: u16) -> Catalog {
+    pub fn new(store: Store, lock: DirLock, port: u16, collections: Collections) -> Catalog {
         Catalog {
             items: Mutex::new(HashMap::new()),
             store,
+            collections,
             events: broadcast::channel(1024).0,
             port,
             adding: tokio::sync::Mutex::new(()),
@@ -63,7 +67,9 @@ impl Catalog {
     }
 
     pub fn view(&self, item: &Item) -> ItemView {
-        item.view(self.stream_url(item))
+        let mut view = item.view(self.stream_url(item));
+        view.collection = self.collections.of(item.id());
+        view
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {

@@ -18,6 +18,10 @@ pub struct Config {
     pub connections_per_item: usize,
     /// Bytes per second for all downloads together; `None`: unlimited.
     pub rate_limit: Option<u64>,
+    /// Items downloading at once; the others are queued (see `queue`).
+    pub max_active: usize,
+    /// Media entries taken from one listing (at most `MAX_LISTING_MEDIA`).
+    pub max_listing_entries: usize,
     /// An item with transient origin faults and no progress for this long fails.
     pub stall_timeout: Duration,
     /// A reader waiting further than this ahead of every running fetch gets
@@ -39,6 +43,7 @@ pub struct Limits {
     pub min_free: u64,
     pub connections_per_item: usize,
     pub rate_limit: Option<u64>,
+    pub max_active: usize,
 }
 
 impl Config {
@@ -48,11 +53,18 @@ impl Config {
             min_free: self.min_free,
             connections_per_item: self.connections_per_item,
             rate_limit: self.rate_limit,
+            max_active: self.max_active,
         }
     }
 }
 
 pub const DEFAULT_PORT: u16 = 17173;
+/// Media entries taken from one listing; the rest are reported as dropped.
+pub const MAX_LISTING_MEDIA: usize = 1000;
+/// Largest listing page read (bytes); a larger one is refused.
+pub const MAX_LISTING_PAGE: usize = 8 << 20;
+/// Items downloading at once by default.
+pub const DEFAULT_MAX_ACTIVE: usize = 3;
 pub const GIB: u64 = 1 << 30;
 pub const MIB: u64 = 1 << 20;
 
@@ -64,6 +76,8 @@ impl Config {
             min_free: GIB,
             connections_per_item: 4,
             rate_limit: None,
+            max_active: DEFAULT_MAX_ACTIVE,
+            max_listing_entries: MAX_LISTING_MEDIA,
             stall_timeout: Duration::from_secs(30),
             seek_threshold: 2 * MIB,
             checkpoint_bytes: 16 * MIB,

@@ -24,7 +24,7 @@ use crate::name;
 use crate::pairing::{PairedView, Pairings, PairingsView, PollAnswer, RequestView};
 use crate::player::{self, Entry, PlayOptions, Players, Playing};
 use crate::store::{ItemMeta, ItemSource};
-use crate::{relink, token};
+use crate::{queue, relink, token};
 
 /// How [`Engine::add_with`] adds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -86,6 +86,10 @@ impl Engine {
         &self.parts.catalog
     }
 
+    pub(crate) fn downloader(&self) -> &Arc<Downloader> {
+        &self.parts.downloader
+    }
+
     pub(crate) fn server(&self) -> &ServerIdentity {
         &self.parts.server
     }
@@ -125,6 +129,7 @@ impl Engine {
         for item in self.parts.catalog.items().values() {
             item.kick.notify_one();
         }
+        queue::rebalance(&self.parts.downloader.queue);
     }
 
     /// A browser extension at `origin` asks to pair; the app is told by
@@ -279,6 +284,7 @@ impl Engine {
             download::book_fault(&mut item.lock(), &fault);
         }
         catalog.items().insert(item.id().to_string(), item.clone());
+        queue::rebalance(&downloader.queue);
         if let Some(warm) = warm {
             warm.detach();
         }
@@ -290,8 +296,14 @@ impl Engine {
         Ok(view)
     }
 
+    /// Every item but subtitles of a collection's videos (they go with
+    /// their video: [`Engine::subtitles_of`]).
     pub fn items(&self) -> Vec<ItemView> {
         let items: Vec<_> = self.parts.catalog.items().values().cloned().collect();
+        let items: Vec<_> = items
+            .into_iter()
+            .filter(|i| !self.parts.catalog.collections.is_subtitle(i.id()))
+            .collect();
         let mut views: Vec<_> = items
             .iter()
             .map(|i| (i.created, self.parts.catalog.view(i)))
@@ -319,7 +331,13 @@ impl Engine {
     /// Removes an item: its open responses end, its files are deleted.
     pub async fn remove(&self, id: &str) -> Result<()> {
         let item = self.parts.catalog.item(id)?;
-        cache::remove_item(&self.parts.catalog, &item, RemoveReason::User).await
+        cache::remove_item(
+            &self.parts.catalog,
+            &self.parts.downloader.queue,
+            &item,
+            RemoveReason::User,
+        )
+        .await
     }
 
     pub async fn set_pinned(&self, id: &str, pinned: bool) -> Result<ItemView> {
@@ -345,6 +363,7 @@ impl Engine {
     pub async fn pause(&self, id: &str) -> Result<ItemView> {
         let item = self.parts.catalog.item(id)?;
         item.lock().meta.paused = true;
+        queue::rebalance(&self.parts.downloader.queue);
         item.kick.notify_one();
         download::save(&self.parts.catalog, &item).await;
         self.parts.catalog.emit_state(&item);
@@ -366,11 +385,20 @@ impl Engine {
             st.meta.failure.take().is_some()
         };
         download::save(&self.parts.catalog, &item).await;
+        queue::rebalance(&self.parts.downloader.queue);
         if was_failed {
             download::spawn_supervisor(&self.parts.downloader, item.clone(), None);
         }
         item.kick.notify_one();
         self.parts.catalog.emit_state(&item);
+        Ok(self.parts.catalog.view(&item))
+    }
+
+    /// Puts a queued item ahead of every other queued item.
+    pub fn move_to_front(&self, id: &str) -> Result<ItemView> {
+        let item = self.parts.catalog.item(id)?;
+        self.parts.downloader.queue.move_to_front(id);
+        queue::rebalance(&self.parts.downloader.queue);
         Ok(self.parts.catalog.view(&item))
     }
 

@@ -42,6 +42,10 @@ pub struct ItemView {
     pub pinned: bool,
     /// Why the item failed or is paused, for people.
     pub error: Option<String>,
+    /// The id of the collection the item belongs to (a video, or a subtitle
+    /// paired with one), if any.
+    #[serde(default)]
+    pub collection: Option<String>,
 }
 
 /// Why an item left the cache.

@@ -338,6 +338,7 @@ impl Item {
             state: st.state(),
             pinned: st.meta.pinned,
             error: st.reason(),
+            collection: None,
         }
     }
 

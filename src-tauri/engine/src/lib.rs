@@ -8,6 +8,8 @@
 pub mod byte_ranges;
 pub mod cache;
 mod catalog;
+pub mod collection;
+pub mod collection_ops;
 pub mod config;
 pub mod disk;
 pub mod download;
@@ -19,10 +21,13 @@ pub mod http_range;
 mod input;
 mod item;
 pub mod link;
+pub mod listing;
 pub mod name;
 pub mod pairing;
 pub mod player;
+pub mod playlist;
 pub mod proxy;
+pub mod queue;
 pub mod rate_limit;
 mod relink;
 pub mod size;
@@ -33,11 +38,14 @@ pub mod token;
 pub use proxy::control;
 
 pub use byte_ranges::{ByteRange, RangeSet};
+pub use collection::CollectionView;
+pub use collection_ops::{Added, CollectionAdded};
 pub use config::{Config, Limits};
 pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
 pub use player::{Entry, PlayOptions, Playing};
+pub use playlist::PlaylistEntry;
 
 /// The runtime that serves players: the engine's proxy and control API run
 /// on the runtime `Engine::start` is called on, downloads on a thread of

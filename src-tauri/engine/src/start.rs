@@ -10,6 +10,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::cache::{self, Cache};
 use crate::catalog::Catalog;
+use crate::collection::Collections;
 use crate::config::{Config, LiveLimits};
 use crate::download::{self, Downloader};
 use crate::engine::{unix_millis, Engine, Parts, ServerIdentity};
@@ -18,6 +19,7 @@ use crate::item::Item;
 use crate::name;
 use crate::pairing::Pairings;
 use crate::player::Players;
+use crate::queue::Queue;
 use crate::store::{EngineFile, ItemMeta, Store};
 use crate::{proxy, token};
 
@@ -35,11 +37,14 @@ impl Engine {
         let (cancel, tasks) = (CancellationToken::new(), TaskTracker::new());
         let limits = LiveLimits::new(config.limits());
         let data_dir = config.data_dir.clone();
-        let catalog = Arc::new(Catalog::new(store, lock, port));
+        let collections = Collections::load(&data_dir);
+        let catalog = Arc::new(Catalog::new(store, lock, port, collections));
+        let queue = Arc::new(Queue::new(catalog.clone(), limits.clone()));
         let downloader = Arc::new(Downloader::start(
             catalog.clone(),
             config,
             limits.clone(),
+            queue.clone(),
             cancel.clone(),
             tasks.clone(),
         )?);
@@ -47,6 +52,7 @@ impl Engine {
             catalog.clone(),
             limits.clone(),
             downloader.space.clone(),
+            queue,
         ));
         let server = ServerIdentity {
             port,

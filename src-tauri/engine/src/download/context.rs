@@ -12,6 +12,7 @@ use crate::catalog::Catalog;
 use crate::config::{Config, LiveLimits};
 use crate::disk;
 use crate::error::{Error, Result};
+use crate::queue::Queue;
 use crate::rate_limit::RateLimiter;
 
 pub(crate) struct Downloader {
@@ -32,6 +33,8 @@ pub(crate) struct Downloader {
     pub seek_client: reqwest::Client,
     /// Origins a warm-up for seeks is under way for: one at a time each.
     pub warming: WarmingSet,
+    /// Which items may download in the background now.
+    pub queue: Arc<Queue>,
     /// Where supervisors and fetches run (see `DownloadThread`).
     pub thread: DownloadThread,
     /// The engine's: cancelled once, at shutdown; every task selects on it.
@@ -46,6 +49,7 @@ impl Downloader {
         catalog: Arc<Catalog>,
         config: Config,
         limits: LiveLimits,
+        queue: Arc<Queue>,
         cancel: CancellationToken,
         tasks: TaskTracker,
     ) -> Result<Downloader> {
@@ -59,6 +63,7 @@ impl Downloader {
             // One idle connection per origin is all a seek needs.
             seek_client: http_client(1)?,
             warming: WarmingSet::default(),
+            queue,
             thread: DownloadThread::start()?,
             cancel,
             tasks,

@@ -131,6 +131,7 @@ async fn supervise(downloader: Arc<Downloader>, item: Arc<Item>, mut first: Opti
     let interval = downloader.config.checkpoint_interval;
     let mut last_checkpoint = Instant::now();
     let mut last_state = item.lock().state();
+    let mut last_reading = item.in_use();
     loop {
         let (step, starts) = decide(&downloader, &item, &mut first);
         for (running, response) in starts {
@@ -140,6 +141,12 @@ async fn supervise(downloader: Arc<Downloader>, item: Arc<Item>, mut first: Opti
             });
         }
         let state = item.lock().state();
+        let reading = item.in_use();
+        // A turn in the queue frees, or a player wants this item now.
+        if reading != last_reading || (state != last_state && state != ItemState::Downloading) {
+            last_reading = reading;
+            crate::queue::rebalance(&downloader.queue);
+        }
         if state != last_state {
             last_state = state;
             if state == ItemState::Complete {
@@ -152,6 +159,7 @@ async fn supervise(downloader: Arc<Downloader>, item: Arc<Item>, mut first: Opti
             Step::Exit => {
                 checkpoint(&downloader.catalog, &item).await;
                 item.supervised.store(false, Ordering::SeqCst);
+                crate::queue::rebalance(&downloader.queue);
                 // A resume may have come in while we were leaving.
                 if wants_supervisor(&item) && !item.supervised.swap(true, Ordering::SeqCst) {
                     continue;
@@ -231,7 +239,12 @@ fn decide(downloader: &Downloader, item: &Arc<Item>, first: &mut Option<Response
     if st.hold.is_some() {
         return (Step::Wait(None), Vec::new());
     }
-    let background = !st.meta.paused;
+    // Beyond the queue's running items, fetch only for readers.
+    let background = !st.meta.paused && downloader.queue.admits(item.id());
+    if !background {
+        // The probe's response would hold a connection while queued.
+        first.take();
+    }
     let mut starts = Vec::new();
     let ranged = st.meta.probed && st.meta.accepts_ranges;
     match st.meta.size.filter(|_| ranged) {

@@ -122,7 +122,7 @@ pub(crate) async fn warm(
     }
 }
 
-fn with_headers(
+pub(crate) fn with_headers(
     mut builder: reqwest::RequestBuilder,
     headers: &[(String, String)],
 ) -> reqwest::RequestBuilder {
@@ -132,7 +132,7 @@ fn with_headers(
     builder
 }
 
-fn check_status(response: Response) -> Result<Response, FetchError> {
+pub(crate) fn check_status(response: Response) -> Result<Response, FetchError> {
     let status = response.status();
     if status.is_success() || status == StatusCode::RANGE_NOT_SATISFIABLE {
         return Ok(response);

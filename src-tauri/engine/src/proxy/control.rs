@@ -17,8 +17,9 @@ use crate::error::Error;
 use crate::item::Abort;
 use crate::pairing::{self, Access, OriginKind, Presented, Route};
 
-/// Largest request body accepted (an add request is a URL and a few headers).
-const MAX_BODY: usize = 64 * 1024;
+/// Largest request body accepted: an add request is a URL and a few
+/// headers, or the text of a local playlist (up to a listing's bound).
+const MAX_BODY: usize = crate::listing::MAX_PAGE + 64 * 1024;
 
 /// `POST /api/items`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -30,6 +31,10 @@ pub struct AddRequest {
     /// Add the file even if it is a failed item's (else `matches_failed_item`).
     #[serde(default)]
     pub new_copy: bool,
+    /// The text of a playlist read from a local file (`url` is then its
+    /// `file:` URL): its http(s) entries become a collection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playlist: Option<String>,
 }
 
 /// `POST /api/items/{id}/relink`.
@@ -124,11 +129,42 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             let options = crate::AddOptions {
                 new_copy: add.new_copy,
             };
-            match engine.add_with(&add.url, &add.headers, options).await {
-                Ok(view) => json(StatusCode::CREATED, &view),
+            let added = match &add.playlist {
+                Some(text) => engine
+                    .add_playlist_text(&add.url, text, &add.headers)
+                    .await
+                    .map(crate::Added::Collection),
+                None => engine.add_any(&add.url, &add.headers, options).await,
+            };
+            match added {
+                Ok(added) => json(StatusCode::CREATED, &added),
                 Err(e) => engine_error(&e),
             }
         }
+        (Method::GET, ["items", id, "playlist.m3u"]) => match engine.playlist_from(id) {
+            Ok(entries) => {
+                let mut response = Response::new(body::full(crate::playlist::m3u(&entries).into_bytes()));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/x-mpegurl"));
+                response
+            }
+            Err(e) => engine_error(&e),
+        },
+        (Method::GET, ["items", id, "playlist"]) => result(engine.playlist_from(id)),
+        (Method::GET, ["collections"]) => json(StatusCode::OK, &engine.collections()),
+        (Method::GET, ["collections", id]) => result(engine.collection(id)),
+        (Method::DELETE, ["collections", id]) => match engine.remove_collection(id).await {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
+            Err(e) => engine_error(&e),
+        },
+        (Method::POST, ["collections", id, action]) => match *action {
+            "pin" => result(engine.set_collection_pinned(id, true).await),
+            "unpin" => result(engine.set_collection_pinned(id, false).await),
+            "pause" => result(engine.pause_collection(id).await),
+            "resume" => result(engine.resume_collection(id).await),
+            _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
+        },
         (Method::POST, ["items", id, "relink"]) => {
             let relink: RelinkRequest = match read_json(req).await {
                 Ok(relink) => relink,
@@ -145,7 +181,7 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             result(engine.play(id, options).await)
         }
         (Method::GET, ["items", id]) => result(engine.item(id)),
-        (Method::DELETE, ["items", id]) => match engine.remove(id).await {
+        (Method::DELETE, ["items", id]) => match engine.remove_with_subtitles(id).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
             Err(e) => engine_error(&e),
         },
@@ -154,6 +190,7 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             "unpin" => result(engine.set_pinned(id, false).await),
             "pause" => result(engine.pause(id).await),
             "resume" => result(engine.resume(id).await),
+            "front" => result(engine.move_to_front(id)),
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
         },
         (Method::GET, ["events"]) => events(engine),
@@ -175,7 +212,10 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             | ["events"]
             | ["pairings"]
             | ["pairings", _]
-            | ["pairings", _, _],
+            | ["pairings", _, _]
+            | ["collections"]
+            | ["collections", _]
+            | ["collections", _, _],
         ) => error(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -307,7 +347,8 @@ fn engine_error(e: &Error) -> Response<ProxyBody> {
         Error::InvalidUrl { .. } | Error::InvalidHeader { .. } | Error::PlayerCommand(_) => {
             StatusCode::BAD_REQUEST
         }
-        Error::NotFound(_) | Error::NoSuchPairing(_) => StatusCode::NOT_FOUND,
+        Error::NotFound(_) | Error::NoSuchPairing(_) | Error::CollectionNotFound(_) => StatusCode::NOT_FOUND,
+        Error::Listing(_) => StatusCode::UNPROCESSABLE_ENTITY,
         Error::OriginStatus { .. } | Error::OriginUnreachable(_) => StatusCode::BAD_GATEWAY,
         Error::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         Error::TooManyPairingRequests => StatusCode::TOO_MANY_REQUESTS,

@@ -18,5 +18,6 @@ mod player;
 mod ranges;
 mod relink;
 mod security;
+mod series;
 mod streaming;
 mod util;
