@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, ItemView, RemoveReason};
 use crate::item::Item;
 use crate::name;
+use crate::probe::{self, Admit, Probe};
 use crate::ranges::RangeSet;
 use crate::store::{DirLock, EngineFile, ItemMeta, ItemSource, Store};
 use crate::{cache, disk, proxy, relink, token};
@@ -236,64 +237,31 @@ impl Engine {
         if let Some(existing) = find_by_url(shared, &url) {
             return Ok(shared.view(&existing));
         }
-        // On the download thread: the probe's connection carries the first fetch.
-        let (client, probe_url, probe_headers) = (shared.client.clone(), url.clone(), headers.clone());
-        let timeout = shared.config.origin_timeout;
-        let probe = shared.downloads.spawn(&shared.tasks, async move {
-            let request = origin::Request {
-                url: &probe_url,
-                headers: &probe_headers,
-                range: Some((0, None)),
-                if_range: None,
-                timeout,
-                resend_if_stale: false,
-            };
-            origin::send(&client, request).await
-        });
+        let probe = spawn_probe(shared, &url, &headers);
         // Meanwhile, a connection for the player's first seek (a moov atom
         // at the end, a jump forward), ready when `add` returns; not needed
         // if nothing is added.
         let warm = download::warm_for_seeks(shared, &url, &headers).map(AbortOnDropHandle::new);
-        let Ok(probe) = probe.await else {
+        let Ok(sent) = probe.await else {
             return Err(Error::ShuttingDown);
         };
-        let mut meta = ItemMeta {
-            name: name::display_name(None, &url),
-            last_access: unix_millis(),
-            ..ItemMeta::default()
-        };
-        // A transient refusal that says when to come back (`Retry-After`):
-        // the download's first fetch waits for it too.
-        let mut come_back = None;
-        let first = match probe {
+        let (response, answer) = match sent {
             Ok(response) => {
                 let answer = origin::answer(&response);
-                match answer {
-                    Ok(answer) => {
-                        download::learn(&mut meta, &answer, &url);
-                        Some(response)
-                    }
-                    Err(e) => {
-                        tracing::warn!("probe of a new item: {}", e);
-                        None
-                    }
-                }
+                (Some(response), answer)
             }
-            Err(e) if e.is_definitive() || matches!(e, origin::FetchError::Unreachable { .. }) => {
-                return Err(e.into());
-            }
-            Err(e) => {
-                tracing::info!("origin not ready yet ({}); the download will retry", e);
-                if matches!(
-                    e,
-                    origin::FetchError::Transient {
-                        retry_after: Some(_),
-                        ..
-                    }
-                ) {
-                    come_back = Some(e);
-                }
-                None
+            Err(e) => (None, Err(e)),
+        };
+        let judged = Probe::judge(answer);
+        let meta = judged.meta(&url, unix_millis());
+        // The answer's body feeds the first fetch; a transient refusal that
+        // says when to come back (`Retry-After`) is waited for by it.
+        let (first, come_back) = match judged {
+            Probe::Answered(_) => (response, None),
+            Probe::Refused(fault) => return Err(fault.into()),
+            Probe::NotReady { fault, come_back } => {
+                tracing::info!("origin not ready yet ({fault}); the download will retry");
+                (None, come_back.then_some(fault))
             }
         };
         if shared.cancel.is_cancelled() {
@@ -301,13 +269,12 @@ impl Engine {
         }
         // Two adds of one URL may race through the probe: the first wins.
         let _guard = shared.adding.lock().await;
-        if let Some(existing) = find_by_url(shared, &url) {
-            return Ok(shared.view(&existing));
-        }
-        if meta.probed && !options.new_copy {
-            if let Some((id, name)) = relink::failed_item_matching(shared, &meta) {
-                return Err(Error::MatchesFailedItem { id, name });
-            }
+        let existing = find_by_url(shared, &url);
+        let failed_twin = relink::failed_item_matching(shared, &meta);
+        match probe::admit(existing, failed_twin, meta.probed, options.new_copy) {
+            Admit::Existing(item) => return Ok(shared.view(&item)),
+            Admit::MatchesFailed { id, name } => return Err(Error::MatchesFailedItem { id, name }),
+            Admit::Add => {}
         }
         let source = ItemSource {
             id: unique_id(shared),
@@ -402,7 +369,7 @@ impl Engine {
             st.meta.paused = false;
             st.failures = 0;
             st.retry_at = None;
-            st.last_progress = std::time::Instant::now();
+            st.last_progress = tokio::time::Instant::now();
             st.meta.failure.take().is_some()
         };
         download::save(&self.shared, &item).await;
@@ -452,6 +419,28 @@ fn http_client(max_idle_per_origin: usize) -> Result<reqwest::Client> {
         .user_agent(concat!("spool/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| Error::io("cannot create the HTTP client", std::io::Error::other(e)))
+}
+
+/// Sends the probe of `add` (`Range: bytes=0-`) on the download thread:
+/// its connection, and its response, carry the first fetch.
+fn spawn_probe(
+    shared: &Shared,
+    url: &str,
+    headers: &[(String, String)],
+) -> tokio::task::JoinHandle<std::result::Result<reqwest::Response, origin::FetchError>> {
+    let (client, url, headers) = (shared.client.clone(), url.to_string(), headers.to_vec());
+    let timeout = shared.config.origin_timeout;
+    shared.downloads.spawn(&shared.tasks, async move {
+        let request = origin::Request {
+            url: &url,
+            headers: &headers,
+            range: Some((0, None)),
+            if_range: None,
+            timeout,
+            resend_if_stale: false,
+        };
+        origin::send(&client, request).await
+    })
 }
 
 fn find_by_url(shared: &Shared, url: &str) -> Option<Arc<Item>> {

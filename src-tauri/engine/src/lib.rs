@@ -6,6 +6,7 @@
 //! wire it up through [`Engine`].
 
 pub mod cache;
+mod cache_plan;
 pub mod config;
 pub mod control;
 pub mod disk;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod events;
 mod item;
 pub mod name;
+mod probe;
 pub mod proxy;
 pub mod range;
 pub mod ranges;

@@ -226,7 +226,7 @@ async fn commit(shared: &Shared, item: &Item, generation: u64, url: String, new:
         st.retry_at = None;
         st.last_error = None;
         st.short_end = None;
-        st.last_progress = std::time::Instant::now();
+        st.last_progress = tokio::time::Instant::now();
         st.meta.clone()
     };
     let store = shared.store.clone();

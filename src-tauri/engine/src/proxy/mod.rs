@@ -4,6 +4,7 @@
 
 pub mod body;
 mod media;
+mod response;
 
 use std::convert::Infallible;
 use std::sync::Arc;
