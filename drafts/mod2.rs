@@ -1,0 +1,210 @@
+//! Starting a player on an item (or a playlist of them) for the CLI, the
+//! control API and the desktop, and following where it is.
+//!
+//! `command` decides, purely, which program runs with which arguments;
+//! `progress` holds the rules of resuming and watching. This module carries
+//! them out: it spawns the player with no shell and no terminal, reaps it,
+//! reports a player that exits with an error at once as
+//! [`Event::PlayerFailed`], and follows its position: an mpv through its IPC
+//! socket (`mpv`), any other player through MPRIS (`mpris`), both saving
+//! through `follow`.
+
+mod command;
+mod follow;
+pub mod mpris;
+pub mod mpv;
+pub mod progress;
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+pub use command::{
+    describe, on_path, resolve, split_command, CommandError, Entry, Kind, Launch, Request, KNOWN_PLAYERS,
+    URL_PLACEHOLDER,
+};
+
+use crate::engine::{Engine, Shared};
+use crate::error::{Error, Result};
+use crate::events::Event;
+
+/// A player that exits with an error within this long "failed to start".
+const EARLY_EXIT: Duration = Duration::from_secs(5);
+
+/// How [`Engine::play`] plays. Also the body of `POST /api/items/{id}/play`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlayOptions {
+    /// The player command (`mpv --fs`); `None`: the configured one, else
+    /// the first known player found, else the desktop's default handler.
+    #[serde(default)]
+    pub player: Option<String>,
+    /// Start at the beginning even if a position is saved.
+    #[serde(default)]
+    pub from_start: bool,
+}
+
+/// A player that was started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Playing {
+    /// Its process id.
+    pub pid: u32,
+    /// The command that was run, as people read it.
+    pub command: String,
+}
+
+/// The engine's player settings.
+#[derive(Debug, Default)]
+pub(crate) struct Players {
+    /// The configured player command; empty: none.
+    configured: RwLock<String>,
+    /// The MPRIS follower runs (from the first player that is not mpv on).
+    mpris: AtomicBool,
+}
+
+impl Players {
+    fn configured(&self) -> String {
+        self.configured.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+impl Engine {
+    /// Sets the player command used when a play names none (empty: the
+    /// first known player found). Refused if it cannot be split into words.
+    pub fn set_player_command(&self, command: &str) -> Result<()> {
+        split_command(command)?;
+        *self.shared().players.configured.write().unwrap_or_else(|p| p.into_inner()) =
+            command.trim().to_string();
+        Ok(())
+    }
+
+    /// Starts a player on item `id`, at its saved position unless
+    /// `options.from_start` (or the position is near either end); returns
+    /// at once with its process id.
+    pub async fn play(&self, id: &str, options: PlayOptions) -> Result<Playing> {
+        let shared = self.shared();
+        let item = shared.item(id)?;
+        let view = shared.view(&item);
+        let entry = Entry {
+            stream_url: view.stream_url,
+            title: view.name,
+            subtitle_urls: Vec::new(),
+        };
+        let start_at = view.playback.resume_at.filter(|_| !options.from_start);
+        start(shared, &[entry], start_at, options.player.as_deref())
+    }
+
+    /// Starts a player on `entries` in order, the first from `start`
+    /// seconds (`None`: its beginning); `player` as in [`PlayOptions`].
+    pub async fn play_entries(&self, entries: &[Entry], start_at: Option<f64>, player: Option<&str>) -> Result<Playing> {
+        start(self.shared(), entries, start_at, player)
+    }
+}
+
+fn start(shared: &Arc<Shared>, entries: &[Entry], start_at: Option<f64>, player: Option<&str>) -> Result<Playing> {
+    let configured = match player {
+        Some(player) => player.to_string(),
+        None => shared.players.configured(),
+    };
+    let path_var = std::env::var_os("PATH");
+    let exists = |p: &str| on_path(p, path_var.as_deref());
+    let plain = Request {
+        entries,
+        start: start_at,
+        ipc_socket: None,
+    };
+    let mut launch = resolve(&configured, &plain, exists)?;
+    // An mpv gets a socket to be followed on.
+    let mut socket = None;
+    if matches!(launch, Launch::Command { kind: Kind::Mpv, .. }) {
+        match mpv::socket_dir() {
+            Ok(dir) => {
+                let path = mpv::socket_path(&dir);
+                let request = Request {
+                    ipc_socket: Some(&path),
+                    ..plain
+                };
+                launch = resolve(&configured, &request, exists)?;
+                socket = Some(path);
+            }
+            Err(e) => tracing::warn!("no private directory for mpv's socket ({e}); its position is not followed"),
+        }
+    }
+    let (program, args, kind) = match launch {
+        Launch::Command { program, args, kind } => (program, args, kind),
+        Launch::Playlist => {
+            let path = write_playlist(shared, entries)?;
+            let args = vec![path.to_string_lossy().into_owned()];
+            ("xdg-open".to_string(), args, Kind::Other)
+        }
+    };
+    let command = describe(&program, &args);
+    let mut child = Command::new(&program)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|source| Error::PlayerStart {
+            command: command.clone(),
+            source,
+        })?;
+    let pid = child.id();
+    tracing::info!("started `{command}` (pid {pid})");
+    match socket {
+        Some(socket) => {
+            shared.tasks.spawn(mpv::follow(shared.clone(), socket));
+        }
+        // Another player may publish MPRIS: one follower serves them all.
+        None if kind != Kind::Mpv => {
+            if !shared.players.mpris.swap(true, Ordering::SeqCst) {
+                shared.tasks.spawn(mpris::follow(shared.clone()));
+            }
+        }
+        None => {}
+    }
+    // Reap the child; report a player that dies at once (bad option, no
+    // display…). Only the event sender is held: a player that outlives the
+    // engine must not keep its data directory locked.
+    let events = shared.events.clone();
+    let reported = command.clone();
+    let reaper = std::thread::Builder::new()
+        .name("spool-player-reaper".to_string())
+        .spawn(move || {
+            let started = Instant::now();
+            if let Ok(status) = child.wait() {
+                if !status.success() && started.elapsed() < EARLY_EXIT {
+                    let message = format!("`{reported}` exited at once ({status})");
+                    tracing::warn!("{message}");
+                    let _ = events.send(Event::PlayerFailed {
+                        command: reported,
+                        message,
+                    });
+                }
+            }
+        });
+    if let Err(e) = reaper {
+        // The player runs; only its exit goes unreported (and unreaped
+        // until the engine exits).
+        tracing::warn!("cannot watch the player: {e}");
+    }
+    Ok(Playing { pid, command })
+}
+
+/// Writes the entries as an `.m3u` playlist in the data directory, named
+/// after its content (playing the same again reuses the file).
+fn write_playlist(shared: &Shared, entries: &[Entry]) -> Result<std::path::PathBuf> {
+    use std::hash::{Hash, Hasher};
+    let text = command::m3u(entries);
+    // A fixed-key hash: the same playlist gets the same name on every run.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    let dir = shared.config.data_dir.join("playlists");
+    let path = dir.join(format!("{:016x}.m3u", hasher.finish()));
+    let context = "no player found (mpv, vlc, celluloid, totem) and cannot write a playlist";
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(context, e))?;
+    std::fs::write(&path, text).map_err(|e| Error::io(context, e))?;
+    Ok(path)
+}
