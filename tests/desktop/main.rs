@@ -236,6 +236,12 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
     let name = "Night-Sky-Timelapse-4K.mkv";
     let first = until("the film's row", || row(&session, name)).await;
     let id = first["id"].as_str().expect("row id").to_string();
+    // A queued row has a "Download next" button a downloading one has not:
+    // the row is built again when it starts, so mark it once it downloads.
+    until("the film downloading", || async {
+        row(&session, name).await.filter(|r| r["state"] != "Queued")
+    })
+    .await;
     // Progress updates the row's nodes in place: a mark put on its bar now
     // stays while the percentage moves (until completion changes the buttons).
     session
