@@ -68,7 +68,10 @@ async fn add_ls_and_item_commands() {
     ]
     .into();
     assert_eq!(fields, want);
-    assert!(item["collection"].is_null(), "a lone item belongs to no collection");
+    assert!(
+        item["collection"].is_null(),
+        "a lone item belongs to no collection"
+    );
     assert_eq!(item["source_url"], origin.url());
     assert_eq!(item["stream_url"], stream_url);
     assert_eq!(item["name"], "file.bin");
