@@ -581,24 +581,7 @@ impl Api {
 
     /// A GET whose answer is text (the M3U playlist).
     async fn text(&self, path: &str) -> Result<String> {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| anyhow!("cannot reach the engine: {e}"))?;
-        let status = response.status();
-        let bytes = response
-            .bytes()
-            .await
-            .context("cannot read the engine's answer")?;
-        if !status.is_success() {
-            match serde_json::from_slice::<ApiError>(&bytes) {
-                Ok(error) => bail!("{}", error.message),
-                Err(_) => bail!("the engine answered {status}"),
-            }
-        }
+        let bytes = self.send(reqwest::Method::GET, path, None).await?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -608,6 +591,18 @@ impl Api {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T> {
+        let bytes = self.send(method, path, body).await?;
+        serde_json::from_slice(&bytes).context("the engine's answer is not the expected JSON")
+    }
+
+    /// One request to the engine: the body of a success, the engine's own
+    /// message of a failure.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<Vec<u8>> {
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.base))
@@ -633,6 +628,6 @@ impl Api {
                 Err(_) => bail!("the engine answered {status}"),
             }
         }
-        serde_json::from_slice(&bytes).context("the engine's answer is not the expected JSON")
+        Ok(bytes.to_vec())
     }
 }
