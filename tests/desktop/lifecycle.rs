@@ -14,7 +14,7 @@ use std::time::Instant;
 use super::support::origin::{Faults, Origin};
 use super::webdriver::Session;
 use super::{
-    free_port, menu_of, row, session_bus, spool_ls, tauri_driver, tray_menu, until, Guard, MenuEntry,
+    menu_of, row, session_bus, spool_add, spool_ls, start_driver, tray_menu, until, Guard, MenuEntry,
     MENU_PATH, SPOOL,
 };
 
@@ -218,26 +218,7 @@ async fn closed_to_the_tray_the_webview_goes_and_open_spool_brings_the_items_bac
     )
     .await;
 
-    let driver_port = free_port();
-    let native_port = free_port();
-    let log = std::fs::File::create(sandbox.path().join("tauri-driver.log")).expect("driver log");
-    let driver = Guard(
-        Command::new(tauri_driver())
-            .args([
-                "--port",
-                &driver_port.to_string(),
-                "--native-port",
-                &native_port.to_string(),
-            ])
-            .env("SPOOL_DATA_DIR", &data)
-            .env("XDG_CONFIG_HOME", &config)
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start tauri-driver"),
-    );
+    let (driver, driver_port) = start_driver(sandbox.path(), &data, &config);
     let session = Session::start(driver_port, SPOOL).await;
     let app = until("the app's process", || async { app_pid(driver.0.id()) }).await;
     until("the window, managed by openbox", || async {
@@ -276,17 +257,7 @@ async fn closed_to_the_tray_the_webview_goes_and_open_spool_brings_the_items_bac
     );
 
     // An item, shown in the window.
-    let out = Command::new(SPOOL)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["add", &film.url()])
-        .output()
-        .expect("spool add");
-    assert!(
-        out.status.success(),
-        "spool add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    spool_add(&data, &film.url());
     until("the film's row, complete", || async {
         let r = row(&session, "Harbour-at-Dawn.mkv").await?;
         (r["state"] == "Complete").then_some(())

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::support::origin::{Faults, Origin};
 use super::webdriver::Session;
-use super::{free_port, session_bus, spool_ls, tauri_driver, until, Guard, SPOOL};
+use super::{session_bus, spool_ls, start_driver, until, SPOOL};
 
 fn encode(url: &str) -> String {
     url.bytes()
@@ -103,27 +103,7 @@ async fn spool_links_are_confirmed_and_dropped_links_are_added() {
         .expect("run xdg-mime (package xdg-utils)");
     assert!(registered.success(), "xdg-mime default failed");
 
-    let driver_port = free_port();
-    let native_port = free_port();
-    let log = std::fs::File::create(sandbox.path().join("tauri-driver.log")).expect("driver log");
-    let _driver = Guard(
-        Command::new(tauri_driver())
-            .args([
-                "--port",
-                &driver_port.to_string(),
-                "--native-port",
-                &native_port.to_string(),
-            ])
-            .env("SPOOL_DATA_DIR", &data)
-            .env("XDG_CONFIG_HOME", &config)
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start tauri-driver (cargo install tauri-driver --locked)"),
-    );
+    let (_driver, driver_port) = start_driver(sandbox.path(), &data, &config);
     let session = Session::start(driver_port, SPOOL).await;
     until("the empty state", || async {
         let shown = session

@@ -54,6 +54,48 @@ fn tauri_driver() -> PathBuf {
     }
 }
 
+/// tauri-driver for the app with data directory `data` and config home
+/// `config`, logging into `dir`/tauri-driver.log; its WebDriver port.
+fn start_driver(dir: &Path, data: &Path, config: &Path) -> (Guard, u16) {
+    let driver_port = free_port();
+    let native_port = free_port();
+    let log = std::fs::File::create(dir.join("tauri-driver.log")).expect("driver log");
+    let driver = Guard(
+        Command::new(tauri_driver())
+            .args([
+                "--port",
+                &driver_port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("SPOOL_DATA_DIR", data)
+            .env("XDG_CONFIG_HOME", config)
+            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start tauri-driver (cargo install tauri-driver --locked)"),
+    );
+    (driver, driver_port)
+}
+
+/// `spool add URL` through the CLI, against the app's engine.
+fn spool_add(data: &Path, url: &str) {
+    let out = Command::new(SPOOL)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["add", url])
+        .output()
+        .expect("spool add");
+    assert!(
+        out.status.success(),
+        "spool add: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, or panics with `what`.
 async fn until<T, F, Fut>(what: &str, check: F) -> T
 where
@@ -176,28 +218,7 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
         ));
     }
 
-    let driver_port = free_port();
-    let native_port = free_port();
-    let driver_log = sandbox.path().join("tauri-driver.log");
-    let log = std::fs::File::create(&driver_log).expect("driver log");
-    let _driver = Guard(
-        Command::new(tauri_driver())
-            .args([
-                "--port",
-                &driver_port.to_string(),
-                "--native-port",
-                &native_port.to_string(),
-            ])
-            .env("SPOOL_DATA_DIR", &data)
-            .env("XDG_CONFIG_HOME", sandbox.path().join("config"))
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-            .env("RUST_LOG", "info")
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("start tauri-driver (cargo install tauri-driver --locked)"),
-    );
+    let (_driver, driver_port) = start_driver(sandbox.path(), &data, &sandbox.path().join("config"));
     let session = Session::start(driver_port, SPOOL).await;
 
     // The window shows its designed empty state.
@@ -591,17 +612,7 @@ async fn tray_menu_shows_live_state_and_quit_shuts_down() {
     assert!(!status.enabled, "the state line is not an action");
 
     // A download (added through the CLI, against the app's engine) shows live.
-    let out = Command::new(SPOOL)
-        .arg("--data-dir")
-        .arg(&data)
-        .args(["add", &origin.url()])
-        .output()
-        .expect("spool add");
-    assert!(
-        out.status.success(),
-        "spool add: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    spool_add(&data, &origin.url());
     until("the tray to show the download", || async {
         let entries = menu_of(&bus_name)?;
         label(&entries, "Downloading 1 — ")
