@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::support::origin::{Faults, Origin};
 use super::webdriver::Session;
-use super::{session_bus, spool_ls, start_driver, until, SPOOL};
+use super::{session_bus, spool_ls, start_driver, stub_player, until, SPOOL};
 
 fn encode(url: &str) -> String {
     url.bytes()
@@ -50,17 +50,7 @@ async fn spool_links_are_confirmed_and_dropped_links_are_added() {
     let data = sandbox.path().join("data");
     let config = sandbox.path().join("config");
     let share = sandbox.path().join("share");
-    let argv_file = sandbox.path().join("player-argv.txt");
-    let stub = sandbox.path().join("stub-player");
-    std::fs::write(
-        &stub,
-        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\n", argv_file.display()),
-    )
-    .expect("write stub player");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod stub");
-    }
+    let (stub, argv_file) = stub_player(sandbox.path());
     let film = Origin::start(
         super::support::content(2 << 20, 11),
         Faults {

@@ -54,6 +54,23 @@ fn tauri_driver() -> PathBuf {
     }
 }
 
+/// A stub player in `dir` that appends its arguments, one a line, to the
+/// file it returns second.
+fn stub_player(dir: &Path) -> (PathBuf, PathBuf) {
+    let argv_file = dir.join("player-argv.txt");
+    let stub = dir.join("stub-player");
+    std::fs::write(
+        &stub,
+        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\n", argv_file.display()),
+    )
+    .expect("write stub player");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod stub");
+    }
+    (stub, argv_file)
+}
+
 /// tauri-driver for the app with data directory `data` and config home
 /// `config`, logging into `dir`/tauri-driver.log; its WebDriver port.
 fn start_driver(dir: &Path, data: &Path, config: &Path) -> (Guard, u16) {
@@ -151,17 +168,7 @@ async fn desktop_app_adds_plays_and_removes_through_the_ui() {
         .tempdir()
         .expect("temp dir");
     let data = sandbox.path().join("data");
-    let argv_file = sandbox.path().join("player-argv.txt");
-    let stub = sandbox.path().join("stub-player");
-    std::fs::write(
-        &stub,
-        format!("#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\n", argv_file.display()),
-    )
-    .expect("write stub player");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod stub");
-    }
+    let (stub, argv_file) = stub_player(sandbox.path());
 
     // Origins: one that completes in a few seconds, one that stays partial.
     let film = Origin::start(
