@@ -8,12 +8,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::Limits;
+use tokio_util::sync::CancellationToken;
+
+use crate::catalog::Catalog;
+use crate::config::{Limits, LiveLimits};
 use crate::disk;
-use crate::engine::Shared;
 use crate::error::{Error, Result};
 use crate::events::{Event, RemoveReason};
-use crate::item::{Item, Runtime};
+use crate::item::{Item, LiveState};
+use crate::queue::{self, Queue};
 use crate::size::format_size;
 
 /// How often the limits are checked.
@@ -51,25 +54,55 @@ pub fn choose_evictions(usage: &[Usage], cap: u64) -> (Vec<String>, bool) {
     (victims, total <= cap)
 }
 
-pub(crate) async fn run(shared: Arc<Shared>) {
+/// What checking the limits works with.
+pub(crate) struct Cache {
+    pub catalog: Arc<Catalog>,
+    pub limits: LiveLimits,
+    /// Grants not written yet are space spoken for (see `disk`).
+    pub space: Arc<disk::Space>,
+    /// Told when an item goes (its turn to download frees).
+    pub queue: Arc<Queue>,
+    /// Serializes checks, so two never evict for the same shortfall.
+    enforcing: tokio::sync::Mutex<()>,
+}
+
+impl Cache {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        limits: LiveLimits,
+        space: Arc<disk::Space>,
+        queue: Arc<Queue>,
+    ) -> Cache {
+        Cache {
+            catalog,
+            limits,
+            space,
+            queue,
+            enforcing: tokio::sync::Mutex::new(()),
+        }
+    }
+}
+
+/// Checks the limits every [`PERIOD`] until `cancel`.
+pub(crate) async fn run(cache: Arc<Cache>, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            () = shared.cancel.cancelled() => return,
+            () = cancel.cancelled() => return,
         }
-        enforce(&shared).await;
+        enforce(&cache).await;
         // A backstop: a reader that opened and closed without a kick.
-        crate::queue::rebalance(&shared);
+        queue::rebalance(&cache.queue);
     }
 }
 
 /// Checks the cap and the free space once: evicts, holds or releases.
-pub(crate) async fn enforce(shared: &Arc<Shared>) {
-    let _one_at_a_time = shared.enforcing.lock().await;
-    let items: Vec<Arc<Item>> = shared.items().values().cloned().collect();
-    let store = shared.store.clone();
+pub(crate) async fn enforce(cache: &Cache) {
+    let _one_at_a_time = cache.enforcing.lock().await;
+    let items: Vec<Arc<Item>> = cache.catalog.items().values().cloned().collect();
+    let store = cache.catalog.store.clone();
     let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
     let measured = tokio::task::spawn_blocking(move || {
         let allocated: Vec<u64> = ids.iter().map(|id| store.allocated(id)).collect();
@@ -78,7 +111,7 @@ pub(crate) async fn enforce(shared: &Arc<Shared>) {
     .await;
     let Ok((allocated, free)) = measured else { return };
 
-    let limits = shared.limits();
+    let limits = cache.limits.get();
     let cap = limits.cache_cap;
     let usage: Vec<Usage> = items
         .iter()
@@ -102,14 +135,14 @@ pub(crate) async fn enforce(shared: &Arc<Shared>) {
         .collect();
     let (victims, fits) = choose_evictions(&usage, cap);
     for id in victims {
-        if let Ok(item) = shared.item(&id) {
+        if let Ok(item) = cache.catalog.item(&id) {
             tracing::info!("evicting item {id} to keep the cache under {}", format_size(cap));
-            let _ = remove_item(shared, &item, RemoveReason::Evicted).await;
+            let _ = remove_item(&cache.catalog, &cache.queue, &item, RemoveReason::Evicted).await;
         }
     }
 
     let free = free.unwrap_or(u64::MAX);
-    let outstanding = shared.space.outstanding();
+    let outstanding = cache.space.outstanding();
     let held_for_space = admission(&items, free.saturating_sub(limits.min_free));
     for item in &items {
         let too_big = {
@@ -125,7 +158,7 @@ pub(crate) async fn enforce(shared: &Arc<Shared>) {
                 format_size(size),
                 format_size(cap)
             );
-            fail(shared, item, reason);
+            fail(&cache.catalog, item, reason);
             continue;
         }
         let space = Space {
@@ -137,7 +170,7 @@ pub(crate) async fn enforce(shared: &Arc<Shared>) {
                 .map(|(_, left)| *left),
         };
         let hold = hold_reason(&mut item.lock(), &space, &limits, fits);
-        set_hold(shared, item, hold);
+        set_hold(&cache.catalog, item, hold);
     }
 }
 
@@ -172,7 +205,7 @@ struct Space {
 }
 
 /// Why an unfinished item must not download now, if it must not.
-fn hold_reason(st: &mut Runtime, space: &Space, limits: &Limits, fits: bool) -> Option<String> {
+fn hold_reason(st: &mut LiveState, space: &Space, limits: &Limits, fits: bool) -> Option<String> {
     let free = space.free;
     if st.disk_full && free >= limits.min_free.saturating_add(DISK_FULL_MARGIN) {
         st.disk_full = false;
@@ -210,14 +243,14 @@ fn hold_reason(st: &mut Runtime, space: &Space, limits: &Limits, fits: bool) -> 
     }
 }
 
-fn set_hold(shared: &Shared, item: &Item, hold: Option<String>) {
+fn set_hold(catalog: &Catalog, item: &Item, hold: Option<String>) {
     let changed = {
         let mut st = item.lock();
         if st.hold == hold {
             false
         } else {
             if hold.is_some() {
-                st.cancel_workers();
+                st.cancel_fetches();
             }
             st.hold = hold;
             true
@@ -225,44 +258,49 @@ fn set_hold(shared: &Shared, item: &Item, hold: Option<String>) {
     };
     if changed {
         item.kick.notify_one();
-        shared.emit_state(item);
+        catalog.emit_state(item);
     }
 }
 
-fn fail(shared: &Shared, item: &Item, reason: String) {
+fn fail(catalog: &Catalog, item: &Item, reason: String) {
     {
         let mut st = item.lock();
         st.meta.failure = Some(reason);
-        st.cancel_workers();
+        st.cancel_fetches();
     }
     item.notify_readers();
     item.kick.notify_one();
-    shared.emit_state(item);
+    catalog.emit_state(item);
 }
 
 /// Removes an item: open responses end, fetches stop, files are deleted.
-pub(crate) async fn remove_item(shared: &Shared, item: &Item, reason: RemoveReason) -> Result<()> {
+pub(crate) async fn remove_item(
+    catalog: &Catalog,
+    queue: &Queue,
+    item: &Item,
+    reason: RemoveReason,
+) -> Result<()> {
     {
         let mut st = item.lock();
         st.removed = true;
-        st.cancel_workers();
+        st.cancel_fetches();
     }
     item.cancel.cancel();
     item.notify_readers();
-    shared.items().remove(item.id());
+    catalog.items().remove(item.id());
     // Let a checkpoint in progress finish before the files go.
     let _saving = item.save_lock.lock().await;
-    let store = shared.store.clone();
+    let store = catalog.store.clone();
     let id = item.id().to_string();
     tokio::task::spawn_blocking(move || store.remove_item(&id))
         .await
         .map_err(|e| Error::io("remove task failed", std::io::Error::other(e)))?
         .map_err(|e| Error::io(format!("cannot delete item {}", item.id()), e))?;
-    shared.emit(Event::Removed {
+    catalog.emit(Event::Removed {
         id: item.id().to_string(),
         reason,
     });
-    crate::queue::rebalance(shared);
+    queue::rebalance(queue);
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Engine settings. Defaults are what `spool serve` uses.
 
 use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Settings the engine starts with.
@@ -19,7 +20,7 @@ pub struct Config {
     pub rate_limit: Option<u64>,
     /// Items downloading at once; the others are queued (see `queue`).
     pub max_active: usize,
-    /// Media entries taken from one listing (at most `listing::MAX_MEDIA`).
+    /// Media entries taken from one listing (at most `MAX_LISTING_MEDIA`).
     pub max_listing_entries: usize,
     /// An item with transient origin faults and no progress for this long fails.
     pub stall_timeout: Duration,
@@ -58,6 +59,10 @@ impl Config {
 }
 
 pub const DEFAULT_PORT: u16 = 17173;
+/// Media entries taken from one listing; the rest are reported as dropped.
+pub const MAX_LISTING_MEDIA: usize = 1000;
+/// Largest listing page read (bytes); a larger one is refused.
+pub const MAX_LISTING_PAGE: usize = 8 << 20;
 /// Items downloading at once by default.
 pub const DEFAULT_MAX_ACTIVE: usize = 3;
 pub const GIB: u64 = 1 << 30;
@@ -72,12 +77,32 @@ impl Config {
             connections_per_item: 4,
             rate_limit: None,
             max_active: DEFAULT_MAX_ACTIVE,
-            max_listing_entries: crate::listing::MAX_MEDIA,
+            max_listing_entries: MAX_LISTING_MEDIA,
             stall_timeout: Duration::from_secs(30),
             seek_threshold: 2 * MIB,
             checkpoint_bytes: 16 * MIB,
             checkpoint_interval: Duration::from_secs(1),
             origin_timeout: Duration::from_secs(20),
         }
+    }
+}
+
+/// The limits in force, changed at run time by [`crate::Engine::set_limits`]:
+/// every clone reads the same values. Those who decide by a limit read it
+/// at each decision; nobody holds the lock while waiting.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveLimits(Arc<RwLock<Limits>>);
+
+impl LiveLimits {
+    pub fn new(limits: Limits) -> Self {
+        LiveLimits(Arc::new(RwLock::new(limits)))
+    }
+
+    pub fn get(&self) -> Limits {
+        *self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn set(&self, limits: Limits) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = limits;
     }
 }

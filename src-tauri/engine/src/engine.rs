@@ -1,28 +1,30 @@
-//! The engine handle: start, the item operations the CLI and the desktop
-//! use, and shutdown. Shared state lives behind an `Arc`; the handle is
-//! cheap to clone.
+//! The engine handle: the item operations the CLI and the desktop use, and
+//! shutdown (`start` assembles it). The handle is cheap to clone: it holds
+//! the catalog, the downloader, the cache and the server's identity, each
+//! behind its own `Arc`.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
-use crate::config::{Config, Limits};
-use crate::download::limit::RateLimiter;
-use crate::download::{self, origin, DownloadThread};
+use crate::byte_ranges::RangeSet;
+use crate::cache::{self, Cache};
+use crate::catalog::Catalog;
+use crate::config::{Limits, LiveLimits};
+use crate::download::{self, origin, Downloader};
 use crate::error::{Error, Result};
 use crate::events::{Event, ItemView, RemoveReason};
+use crate::input::{parse_headers, validate_url};
 use crate::item::Item;
 use crate::name;
 use crate::pairing::{PairedView, Pairings, PairingsView, PollAnswer, RequestView};
-use crate::ranges::RangeSet;
-use crate::store::{DirLock, EngineFile, ItemMeta, ItemSource, Store};
-use crate::{cache, disk, proxy, relink, token};
+use crate::player::{self, Entry, PlayOptions, Players, Playing};
+use crate::store::{ItemMeta, ItemSource};
+use crate::{queue, relink, token};
 
 /// How [`Engine::add_with`] adds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,200 +46,100 @@ pub struct EngineInfo {
 /// A running engine. Clones share it; [`Engine::shutdown`] stops it.
 #[derive(Clone)]
 pub struct Engine {
-    shared: Arc<Shared>,
+    parts: Arc<Parts>,
 }
 
-/// Everything the engine's tasks share.
-pub(crate) struct Shared {
-    /// Settings as started; the run-time changeable ones live in `limits`.
-    pub config: Config,
-    limits: std::sync::RwLock<Limits>,
-    /// The bandwidth limit shared by every fetch.
-    pub rate: RateLimiter,
-    pub store: Store,
-    /// Free space granted to fetches before they write (see `disk`).
-    pub space: Arc<disk::Space>,
-    pub items: Mutex<HashMap<String, Arc<Item>>>,
-    /// Items grouped as added from a listing or playlist.
-    pub collections: crate::collection::Collections,
-    /// Which items may download now.
-    pub queue: crate::queue::Queue,
-    pub events: broadcast::Sender<Event>,
-    /// Origin requests of downloads.
-    pub client: reqwest::Client,
-    /// Origin requests of seeks, with a pool of their own: the connection
-    /// kept warm for the next seek stays free for it (see
-    /// `download::warm_for_seeks`).
-    pub seek_client: reqwest::Client,
-    /// Origins a warm-up for seeks is under way for: one at a time each.
-    pub warming: download::WarmingSet,
-    /// Where supervisors and fetches run (see `download::DownloadThread`).
-    pub downloads: DownloadThread,
+/// The handles an engine is made of; each subsystem holds only the ones it
+/// works with.
+pub(crate) struct Parts {
+    pub catalog: Arc<Catalog>,
+    pub downloader: Arc<Downloader>,
+    pub cache: Arc<Cache>,
+    pub limits: LiveLimits,
+    pub server: ServerIdentity,
+    pub data_dir: PathBuf,
     /// Cancelled once, at shutdown; every task selects on it.
     pub cancel: CancellationToken,
     pub tasks: TaskTracker,
-    pub port: u16,
-    pub control_token: String,
     /// Paired browser extensions and pending pairing requests.
     pub pairings: Pairings,
-    /// Serializes the final check-and-insert of `add`.
-    adding: tokio::sync::Mutex<()>,
-    /// Serializes cache checks, so two never evict for the same shortfall.
-    pub enforcing: tokio::sync::Mutex<()>,
     /// Player settings (see `player`).
-    pub players: crate::player::Players,
-    _lock: DirLock,
+    pub players: Players,
 }
 
-impl Shared {
-    pub fn items(&self) -> MutexGuard<'_, HashMap<String, Arc<Item>>> {
-        self.items.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn item(&self, id: &str) -> Result<Arc<Item>> {
-        self.items()
-            .get(id)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(id.to_string()))
-    }
-
-    pub fn item_by_token(&self, token: &str) -> Option<Arc<Item>> {
-        self.items().values().find(|i| i.token == token).cloned()
-    }
-
-    pub fn stream_url(&self, item: &Item) -> String {
-        let name = item.lock().meta.name.clone();
-        format!(
-            "http://127.0.0.1:{}/m/{}/{}",
-            self.port,
-            item.token,
-            name::url_segment(&name)
-        )
-    }
-
-    pub fn view(&self, item: &Item) -> ItemView {
-        let mut view = item.view(self.stream_url(item));
-        view.collection = self.collections.of(item.id());
-        view
-    }
-
-    pub fn limits(&self) -> Limits {
-        *self.limits.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn emit(&self, event: Event) {
-        // No receivers is fine: nobody is listening.
-        let _ = self.events.send(event);
-    }
-
-    pub fn emit_state(&self, item: &Item) {
-        let (state, error) = {
-            let st = item.lock();
-            (st.state(), st.reason())
-        };
-        self.emit(Event::StateChanged {
-            id: item.id().to_string(),
-            state,
-            error,
-        });
-    }
+/// The loopback server as its clients know it.
+pub(crate) struct ServerIdentity {
+    pub port: u16,
+    /// Bearer token of the control API.
+    pub control_token: String,
 }
 
 impl Engine {
-    /// Takes the data directory, loads its items, starts serving on
-    /// `listener` (bound by the caller: tests bind `127.0.0.1:0`) and resumes
-    /// unfinished downloads.
-    pub async fn start(config: Config, listener: TcpListener) -> Result<Engine> {
-        let store = Store::open(&config.data_dir)?;
-        let lock = store.lock()?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Error::io("cannot read the listening address", e))?
-            .port();
-        let client = http_client(usize::MAX)?;
-        // One idle connection per origin is all a seek needs.
-        let seek_client = http_client(1)?;
-        let pairings = Pairings::load(&config.data_dir);
-        let collections = crate::collection::Collections::load(&config.data_dir);
-        let shared = Arc::new(Shared {
-            limits: std::sync::RwLock::new(config.limits()),
-            rate: RateLimiter::new(config.rate_limit),
-            config,
-            space: disk::Space::new(store.clone()),
-            store,
-            items: Mutex::new(HashMap::new()),
-            collections,
-            queue: Default::default(),
-            events: broadcast::channel(1024).0,
-            client,
-            seek_client,
-            warming: Default::default(),
-            downloads: DownloadThread::start()?,
-            cancel: CancellationToken::new(),
-            tasks: TaskTracker::new(),
-            port,
-            control_token: token::secret(),
-            pairings,
-            adding: tokio::sync::Mutex::new(()),
-            enforcing: tokio::sync::Mutex::new(()),
-            players: Default::default(),
-            _lock: lock,
-        });
-        load_items(&shared);
-        shared.store.write_engine_file(&EngineFile {
-            pid: std::process::id(),
-            port,
-            token: shared.control_token.clone(),
-        })?;
-        // The engine lives as long as the runtime it was started on: when that
-        // runtime goes without `shutdown` (a test's, say), this task is
-        // dropped and its guard stops every task, the download thread's too.
-        let (guard, stopped) = (shared.cancel.clone().drop_guard(), shared.cancel.clone());
-        tokio::spawn(async move {
-            let _guard = guard;
-            stopped.cancelled().await;
-        });
-        shared.tasks.spawn(proxy::serve(listener, shared.clone()));
-        shared.tasks.spawn(cache::run(shared.clone()));
-        let items: Vec<_> = shared.items().values().cloned().collect();
-        for item in items {
-            download::spawn_supervisor(&shared, item, None);
+    /// The engine of these parts (see `start`).
+    pub(crate) fn new(parts: Parts) -> Engine {
+        Engine {
+            parts: Arc::new(parts),
         }
-        Ok(Engine { shared })
+    }
+
+    pub(crate) fn catalog(&self) -> &Arc<Catalog> {
+        &self.parts.catalog
+    }
+
+    pub(crate) fn downloader(&self) -> &Arc<Downloader> {
+        &self.parts.downloader
+    }
+
+    pub(crate) fn server(&self) -> &ServerIdentity {
+        &self.parts.server
+    }
+
+    pub(crate) fn cancel(&self) -> &CancellationToken {
+        &self.parts.cancel
+    }
+
+    pub(crate) fn tasks(&self) -> &TaskTracker {
+        &self.parts.tasks
+    }
+
+    /// Paired extensions and pending requests (the control API checks
+    /// tokens against it).
+    pub(crate) fn pairing_book(&self) -> &Pairings {
+        &self.parts.pairings
     }
 
     pub fn info(&self) -> EngineInfo {
         EngineInfo {
-            port: self.shared.port,
-            data_dir: self.shared.config.data_dir.clone(),
-            control_token: self.shared.control_token.clone(),
+            port: self.parts.server.port,
+            data_dir: self.parts.data_dir.clone(),
+            control_token: self.parts.server.control_token.clone(),
         }
     }
 
     /// The settings that can change at run time.
     pub fn limits(&self) -> Limits {
-        self.shared.limits()
+        self.parts.limits.get()
     }
 
     /// Applies new limits at once: the cache is re-checked, downloads use the
     /// new connection count and bandwidth on their next decision.
     pub fn set_limits(&self, limits: Limits) {
-        *self.shared.limits.write().unwrap_or_else(|p| p.into_inner()) = limits;
-        self.shared.rate.set_rate(limits.rate_limit);
-        for item in self.shared.items().values() {
+        self.parts.limits.set(limits);
+        self.parts.downloader.rate.set_rate(limits.rate_limit);
+        for item in self.parts.catalog.items().values() {
             item.kick.notify_one();
         }
-        crate::queue::rebalance(&self.shared);
+        queue::rebalance(&self.parts.downloader.queue);
     }
 
     /// A browser extension at `origin` asks to pair; the app is told by
     /// [`Event::PairingRequested`] and the user answers there.
     pub fn request_pairing(&self, origin: &str, name: &str) -> Result<RequestView> {
         let request = self
-            .shared
+            .parts
             .pairings
             .request(origin, name, std::time::Instant::now())?;
-        self.shared.emit(Event::PairingRequested {
+        self.parts.catalog.emit(Event::PairingRequested {
             request: request.clone(),
         });
         Ok(request)
@@ -245,35 +147,35 @@ impl Engine {
 
     /// The extension's poll of its pairing request.
     pub fn poll_pairing(&self, request: &str, origin: Option<&str>) -> Result<PollAnswer> {
-        self.shared
+        self.parts
             .pairings
             .poll(request, origin, std::time::Instant::now())
     }
 
     /// Pairing requests waiting for the user, and the paired extensions.
     pub fn pairings(&self) -> PairingsView {
-        self.shared.pairings.view(std::time::Instant::now())
+        self.parts.pairings.view(std::time::Instant::now())
     }
 
     /// The user confirms a pairing request.
     pub fn confirm_pairing(&self, request: &str) -> Result<PairedView> {
-        self.shared
+        self.parts
             .pairings
             .confirm(request, std::time::Instant::now(), unix_millis())
     }
 
     /// The user refuses a pairing request.
     pub fn refuse_pairing(&self, request: &str) -> Result<()> {
-        self.shared.pairings.refuse(request, std::time::Instant::now())
+        self.parts.pairings.refuse(request, std::time::Instant::now())
     }
 
     /// Forgets a paired extension; its token stops working at once.
     pub fn unpair(&self, id: &str) -> Result<()> {
-        self.shared.pairings.remove(id)
+        self.parts.pairings.remove(id)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.shared.events.subscribe()
+        self.parts.catalog.subscribe()
     }
 
     /// [`Engine::add_with`] with the default options.
@@ -290,16 +192,16 @@ impl Engine {
     /// file that is a failed item's (same name, length and validators) is
     /// [`Error::MatchesFailedItem`] unless `options.new_copy`.
     pub async fn add_with(&self, url: &str, headers: &[String], options: AddOptions) -> Result<ItemView> {
-        let shared = &self.shared;
+        let (catalog, downloader) = (&self.parts.catalog, &self.parts.downloader);
         let url = validate_url(url)?;
         let headers = parse_headers(headers)?;
-        if let Some(existing) = find_by_url(shared, &url) {
-            return Ok(shared.view(&existing));
+        if let Some(existing) = find_by_url(catalog, &url) {
+            return Ok(catalog.view(&existing));
         }
         // On the download thread: the probe's connection carries the first fetch.
-        let (client, probe_url, probe_headers) = (shared.client.clone(), url.clone(), headers.clone());
-        let timeout = shared.config.origin_timeout;
-        let probe = shared.downloads.spawn(&shared.tasks, async move {
+        let (client, probe_url, probe_headers) = (downloader.client.clone(), url.clone(), headers.clone());
+        let timeout = downloader.config.origin_timeout;
+        let probe = downloader.thread.spawn(&downloader.tasks, async move {
             let request = origin::Request {
                 url: &probe_url,
                 headers: &probe_headers,
@@ -313,7 +215,7 @@ impl Engine {
         // Meanwhile, a connection for the player's first seek (a moov atom
         // at the end, a jump forward), ready when `add` returns; not needed
         // if nothing is added.
-        let warm = download::warm_for_seeks(shared, &url, &headers).map(AbortOnDropHandle::new);
+        let warm = download::warm_for_seeks(downloader, &url, &headers).map(AbortOnDropHandle::new);
         let Ok(probe) = probe.await else {
             return Err(Error::ShuttingDown);
         };
@@ -356,112 +258,121 @@ impl Engine {
                 None
             }
         };
-        if shared.cancel.is_cancelled() {
+        if downloader.cancel.is_cancelled() {
             return Err(Error::ShuttingDown);
         }
         // Two adds of one URL may race through the probe: the first wins.
-        let _guard = shared.adding.lock().await;
-        if let Some(existing) = find_by_url(shared, &url) {
-            return Ok(shared.view(&existing));
+        let _guard = catalog.adding.lock().await;
+        if let Some(existing) = find_by_url(catalog, &url) {
+            return Ok(catalog.view(&existing));
         }
         if meta.probed && !options.new_copy {
-            if let Some((id, name)) = relink::failed_item_matching(shared, &meta) {
+            if let Some((id, name)) = relink::failed_item_matching(catalog, &meta) {
                 return Err(Error::MatchesFailedItem { id, name });
             }
         }
         let source = ItemSource {
-            id: unique_id(shared),
+            id: unique_id(catalog),
             token: token::secret(),
             source_url: url,
             headers,
             created: unix_millis(),
         };
-        let file = shared.store.create_item(&source, &meta)?;
-        let item = Arc::new(Item::new(source, meta, file, shared.cancel.child_token()));
+        let file = catalog.store.create_item(&source, &meta)?;
+        let item = Arc::new(Item::new(source, meta, file, downloader.cancel.child_token()));
         if let Some(fault) = come_back {
             download::book_fault(&mut item.lock(), &fault);
         }
-        shared.items().insert(item.id().to_string(), item.clone());
-        crate::queue::rebalance(shared);
+        catalog.items().insert(item.id().to_string(), item.clone());
+        queue::rebalance(&downloader.queue);
         if let Some(warm) = warm {
             warm.detach();
         }
-        let view = shared.view(&item);
-        shared.emit(Event::Added { item: view.clone() });
+        let view = catalog.view(&item);
+        catalog.emit(Event::Added { item: view.clone() });
         // Make room (or hold the item) before its first byte lands.
-        cache::enforce(shared).await;
-        download::spawn_supervisor(shared, item, first);
+        cache::enforce(&self.parts.cache).await;
+        download::spawn_supervisor(downloader, item, first);
         Ok(view)
     }
 
     /// Every item but subtitles of a collection's videos (they go with
     /// their video: [`Engine::subtitles_of`]).
     pub fn items(&self) -> Vec<ItemView> {
-        let items: Vec<_> = self.shared.items().values().cloned().collect();
+        let items: Vec<_> = self.parts.catalog.items().values().cloned().collect();
         let items: Vec<_> = items
             .into_iter()
-            .filter(|i| !self.shared.collections.is_subtitle(i.id()))
+            .filter(|i| !self.parts.catalog.collections.is_subtitle(i.id()))
             .collect();
-        let mut views: Vec<_> = items.iter().map(|i| (i.created, self.shared.view(i))).collect();
+        let mut views: Vec<_> = items
+            .iter()
+            .map(|i| (i.created, self.parts.catalog.view(i)))
+            .collect();
         views.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)));
         views.into_iter().map(|(_, v)| v).collect()
     }
 
     pub fn item(&self, id: &str) -> Result<ItemView> {
-        let item = self.shared.item(id)?;
-        Ok(self.shared.view(&item))
+        let item = self.parts.catalog.item(id)?;
+        Ok(self.parts.catalog.view(&item))
     }
 
     /// True while a player holds a response of the item open (such an item
     /// is never evicted; removing it would cut the player off).
     pub fn in_use(&self, id: &str) -> bool {
-        self.shared.item(id).is_ok_and(|item| item.in_use())
+        self.parts.catalog.item(id).is_ok_and(|item| item.in_use())
     }
 
     /// Which byte ranges of an item are present (for a progress bar).
     pub fn present(&self, id: &str) -> Result<RangeSet> {
-        Ok(self.shared.item(id)?.lock().written.clone())
+        Ok(self.parts.catalog.item(id)?.lock().written.clone())
     }
 
     /// Removes an item: its open responses end, its files are deleted.
     pub async fn remove(&self, id: &str) -> Result<()> {
-        let item = self.shared.item(id)?;
-        cache::remove_item(&self.shared, &item, RemoveReason::User).await
+        let item = self.parts.catalog.item(id)?;
+        cache::remove_item(
+            &self.parts.catalog,
+            &self.parts.downloader.queue,
+            &item,
+            RemoveReason::User,
+        )
+        .await
     }
 
     pub async fn set_pinned(&self, id: &str, pinned: bool) -> Result<ItemView> {
-        let item = self.shared.item(id)?;
+        let item = self.parts.catalog.item(id)?;
         item.lock().meta.pinned = pinned;
-        download::save(&self.shared, &item).await;
+        download::save(&self.parts.catalog, &item).await;
         // Views refresh on it (the state itself is unchanged).
-        self.shared.emit_state(&item);
-        Ok(self.shared.view(&item))
+        self.parts.catalog.emit_state(&item);
+        Ok(self.parts.catalog.view(&item))
     }
 
     /// Limits one item's download speed (bytes per second; `None`: no limit
     /// beyond the engine's).
     pub async fn set_item_rate_limit(&self, id: &str, rate: Option<u64>) -> Result<ItemView> {
-        let item = self.shared.item(id)?;
+        let item = self.parts.catalog.item(id)?;
         let rate = rate.filter(|r| *r > 0);
         item.lock().meta.rate_limit = rate;
         item.rate.set_rate(rate);
-        download::save(&self.shared, &item).await;
-        Ok(self.shared.view(&item))
+        download::save(&self.parts.catalog, &item).await;
+        Ok(self.parts.catalog.view(&item))
     }
 
     pub async fn pause(&self, id: &str) -> Result<ItemView> {
-        let item = self.shared.item(id)?;
+        let item = self.parts.catalog.item(id)?;
         item.lock().meta.paused = true;
-        crate::queue::rebalance(&self.shared);
+        queue::rebalance(&self.parts.downloader.queue);
         item.kick.notify_one();
-        download::save(&self.shared, &item).await;
-        self.shared.emit_state(&item);
-        Ok(self.shared.view(&item))
+        download::save(&self.parts.catalog, &item).await;
+        self.parts.catalog.emit_state(&item);
+        Ok(self.parts.catalog.view(&item))
     }
 
     /// Resumes a paused item, or retries a failed one.
     pub async fn resume(&self, id: &str) -> Result<ItemView> {
-        let item = self.shared.item(id)?;
+        let item = self.parts.catalog.item(id)?;
         if item.damaged {
             return Err(Error::Damaged { id: id.to_string() });
         }
@@ -473,22 +384,22 @@ impl Engine {
             st.last_progress = std::time::Instant::now();
             st.meta.failure.take().is_some()
         };
-        download::save(&self.shared, &item).await;
-        crate::queue::rebalance(&self.shared);
+        download::save(&self.parts.catalog, &item).await;
+        queue::rebalance(&self.parts.downloader.queue);
         if was_failed {
-            download::spawn_supervisor(&self.shared, item.clone(), None);
+            download::spawn_supervisor(&self.parts.downloader, item.clone(), None);
         }
         item.kick.notify_one();
-        self.shared.emit_state(&item);
-        Ok(self.shared.view(&item))
+        self.parts.catalog.emit_state(&item);
+        Ok(self.parts.catalog.view(&item))
     }
 
     /// Puts a queued item ahead of every other queued item.
     pub fn move_to_front(&self, id: &str) -> Result<ItemView> {
-        let item = self.shared.item(id)?;
-        self.shared.queue.move_to_front(id);
-        crate::queue::rebalance(&self.shared);
-        Ok(self.shared.view(&item))
+        let item = self.parts.catalog.item(id)?;
+        self.parts.downloader.queue.move_to_front(id);
+        queue::rebalance(&self.parts.downloader.queue);
+        Ok(self.parts.catalog.view(&item))
     }
 
     /// Replaces item `id`'s origin URL with `url` (an expired signed link
@@ -498,49 +409,78 @@ impl Engine {
     /// [`Error::NotTheSameFile`] and nothing changes. The item keeps its id,
     /// stream URL and bytes; a failed one resumes from its gaps.
     pub async fn relink(&self, id: &str, url: &str) -> Result<ItemView> {
-        relink::relink(&self.shared, id, url).await
+        relink::relink(&self.parts.downloader, id, url).await
     }
 
     /// Stops serving, stops downloads, saves progress, releases the data
     /// directory. Returns within a few seconds.
     pub async fn shutdown(&self) {
-        self.shared.cancel.cancel();
-        self.shared.tasks.close();
-        if tokio::time::timeout(Duration::from_secs(4), self.shared.tasks.wait())
+        self.parts.cancel.cancel();
+        self.parts.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(4), self.parts.tasks.wait())
             .await
             .is_err()
         {
             tracing::warn!("some tasks did not stop in time");
         }
-        self.shared.downloads.stop();
-        self.shared.store.remove_engine_file();
+        self.parts.downloader.thread.stop();
+        self.parts.catalog.store.remove_engine_file();
     }
 
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> Engine {
-        Engine { shared }
+    /// Sets the player command used when a play names none (empty: the
+    /// first known player found). Refused if it cannot be split into words.
+    pub fn set_player_command(&self, command: &str) -> Result<()> {
+        self.parts.players.set_configured(command)
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// Starts a player on item `id`; returns at once with its process id.
+    pub async fn play(&self, id: &str, options: PlayOptions) -> Result<Playing> {
+        let catalog = &self.parts.catalog;
+        let item = catalog.item(id)?;
+        let view = catalog.view(&item);
+        let entry = Entry {
+            stream_url: view.stream_url,
+            title: view.name,
+            subtitle_urls: Vec::new(),
+        };
+        self.start_player(&[entry], None, options.player.as_deref())
+    }
+
+    /// Starts a player on `entries` in order, the first from `start`
+    /// seconds (`None`: its beginning); `player` as in [`PlayOptions`].
+    pub async fn play_entries(
+        &self,
+        entries: &[Entry],
+        start_at: Option<f64>,
+        player: Option<&str>,
+    ) -> Result<Playing> {
+        self.start_player(entries, start_at, player)
+    }
+
+    fn start_player(
+        &self,
+        entries: &[Entry],
+        start_at: Option<f64>,
+        player: Option<&str>,
+    ) -> Result<Playing> {
+        let parts = &self.parts;
+        player::start(
+            &parts.players,
+            parts.catalog.sender(),
+            &parts.data_dir,
+            entries,
+            start_at,
+            player,
+        )
     }
 }
 
-fn http_client(max_idle_per_origin: usize) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(max_idle_per_origin)
-        .redirect(reqwest::redirect::Policy::limited(10))
-        .connect_timeout(Duration::from_secs(10))
-        .user_agent(concat!("spool/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::io("cannot create the HTTP client", std::io::Error::other(e)))
+fn find_by_url(catalog: &Catalog, url: &str) -> Option<Arc<Item>> {
+    catalog.items().values().find(|i| i.lock().url == url).cloned()
 }
 
-fn find_by_url(shared: &Shared, url: &str) -> Option<Arc<Item>> {
-    shared.items().values().find(|i| i.lock().url == url).cloned()
-}
-
-fn unique_id(shared: &Shared) -> String {
-    let items = shared.items();
+fn unique_id(catalog: &Catalog) -> String {
+    let items = catalog.items();
     loop {
         let id = token::item_id();
         if !items.contains_key(&id) {
@@ -554,111 +494,4 @@ pub(crate) fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
-}
-
-pub(crate) fn validate_url(url: &str) -> Result<String> {
-    let invalid = |reason: &str| Error::InvalidUrl {
-        url: url.to_string(),
-        reason: reason.to_string(),
-    };
-    let parsed = reqwest::Url::parse(url.trim()).map_err(|e| invalid(&e.to_string()))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(invalid("only http and https URLs can be streamed"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("no host"));
-    }
-    Ok(parsed.to_string())
-}
-
-/// `Name: value` lines into pairs, rejecting what HTTP would reject.
-pub(crate) fn parse_headers(lines: &[String]) -> Result<Vec<(String, String)>> {
-    lines
-        .iter()
-        .map(|line| {
-            let invalid = |reason: &str| Error::InvalidHeader {
-                // Never echo the value: it may be a secret.
-                header: line.split(':').next().unwrap_or_default().to_string(),
-                reason: reason.to_string(),
-            };
-            let (name, value) = line
-                .split_once(':')
-                .ok_or_else(|| invalid("expected 'Name: value'"))?;
-            let (name, value) = (name.trim(), value.trim());
-            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid("not a valid header name"))?;
-            http::HeaderValue::from_str(value).map_err(|_| invalid("not a valid header value"))?;
-            Ok((name.to_string(), value.to_string()))
-        })
-        .collect()
-}
-
-/// Builds the runtime items from disk. A damaged state file costs that
-/// item's progress, never the engine's start: the item is probed again. An
-/// item whose identity is lost too is listed as failed, so that its bytes
-/// count toward the cap and the user can remove it.
-fn load_items(shared: &Arc<Shared>) {
-    let loaded = shared.store.load_items();
-    for note in loaded.notes {
-        tracing::warn!("{note}");
-    }
-    for (source, meta) in loaded.items {
-        let id = source.id.clone();
-        let meta = match meta {
-            Ok(meta) => meta,
-            Err(reason) => {
-                tracing::warn!("item {id}: {reason}; its download starts over");
-                ItemMeta {
-                    name: name::display_name(None, &source.source_url),
-                    last_access: unix_millis(),
-                    ..ItemMeta::default()
-                }
-            }
-        };
-        let file = match shared.store.open_data(&id) {
-            Ok(file) => file,
-            Err(e) => {
-                tracing::warn!("item {id}: cannot open its data file: {e}; skipped");
-                continue;
-            }
-        };
-        let item = Arc::new(Item::new(source, meta, file, shared.cancel.child_token()));
-        shared.items().insert(id, item);
-    }
-    for damaged in loaded.damaged {
-        let id = damaged.id;
-        let file = match shared.store.open_data(&id) {
-            Ok(file) => file,
-            Err(e) => {
-                tracing::warn!("item {id}: cannot open its data file: {e}; skipped");
-                continue;
-            }
-        };
-        let cancel = shared.cancel.child_token();
-        let item = Item::damaged(id.clone(), damaged.meta, damaged.reason, file, cancel);
-        shared.items().insert(id, Arc::new(item));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_must_be_http() {
-        assert!(validate_url("http://127.0.0.1:9/a.mp4").is_ok());
-        assert!(validate_url("https://example.org/a").is_ok());
-        assert!(matches!(validate_url("ftp://h/a"), Err(Error::InvalidUrl { .. })));
-        assert!(matches!(validate_url("not a url"), Err(Error::InvalidUrl { .. })));
-    }
-
-    #[test]
-    fn header_lines_are_parsed_and_secrets_not_echoed() {
-        let ok = parse_headers(&["Authorization: Bearer abc".into(), "Cookie:a=b".into()]).unwrap();
-        assert_eq!(ok[0], ("Authorization".into(), "Bearer abc".into()));
-        assert_eq!(ok[1], ("Cookie".into(), "a=b".into()));
-        let err = parse_headers(&["X-Secret: bad\u{7f}value".into()]).unwrap_err();
-        assert!(!err.to_string().contains("bad"), "{err}");
-        assert!(parse_headers(&["no colon".into()]).is_err());
-        assert!(parse_headers(&["bad name: x".into()]).is_err());
-    }
 }

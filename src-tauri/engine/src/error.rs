@@ -22,7 +22,7 @@ pub enum Error {
     #[error("invalid header {header:?}: {reason}")]
     InvalidHeader { header: String, reason: String },
     /// The origin gave a definitive answer: 401, 403, 404, 410, …
-    #[error("origin answered {}", crate::download::origin::describe(*status))]
+    #[error("origin answered {}", describe(*status))]
     OriginStatus { status: reqwest::StatusCode },
     /// The origin cannot be reached at all: unknown host, refused connection.
     #[error("{0}")]
@@ -44,7 +44,7 @@ pub enum Error {
     #[error("the engine is shutting down")]
     ShuttingDown,
     #[error("invalid player command: {0}")]
-    PlayerCommand(#[from] crate::player::CommandError),
+    PlayerCommand(#[from] CommandError),
     /// The player could not be started (not found, not executable).
     #[error("could not start `{command}`: {source}")]
     PlayerStart {
@@ -62,7 +62,7 @@ pub enum Error {
     TooManyPairings { max: usize },
     /// A listing or playlist that cannot be used.
     #[error("{0}")]
-    Listing(#[from] crate::listing::ListingError),
+    Listing(#[from] ListingError),
     #[error("no collection with id {0:?}")]
     CollectionNotFound(String),
 }
@@ -94,8 +94,8 @@ impl Error {
             Error::NoSuchPairing(_) => "not_found",
             Error::TooManyPairingRequests => "too_many_requests",
             Error::TooManyPairings { .. } => "too_many_pairings",
-            Error::Listing(crate::listing::ListingError::Hls) => "hls_not_supported",
-            Error::Listing(crate::listing::ListingError::NotAListing(_)) => "not_a_listing",
+            Error::Listing(ListingError::Hls) => "hls_not_supported",
+            Error::Listing(ListingError::NotAListing(_)) => "not_a_listing",
             Error::Listing(_) => "bad_listing",
             Error::CollectionNotFound(_) => "not_found",
         }
@@ -109,4 +109,44 @@ impl Error {
             _ => None,
         }
     }
+}
+
+/// `401 Unauthorized`.
+pub(crate) fn describe(status: reqwest::StatusCode) -> String {
+    match status.canonical_reason() {
+        Some(reason) => format!("{} {reason}", status.as_u16()),
+        None => status.as_u16().to_string(),
+    }
+}
+
+/// Why a player command cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("unclosed {0} quote in the player command")]
+    UnclosedQuote(char),
+    #[error("the player command ends with a lone \\")]
+    TrailingBackslash,
+    #[error("nothing to play")]
+    NothingToPlay,
+    /// Stream URLs are Spool's own `http://` URLs; anything else could be
+    /// read as an option.
+    #[error("not a URL a player may be given: {0:?}")]
+    NotAUrl(String),
+}
+
+/// Why a page cannot be used as a listing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ListingError {
+    #[error("this is an HLS playlist (a stream cut into segments); HLS is not supported yet")]
+    Hls,
+    #[error("the WebDAV server answered 207 Multi-Status with malformed XML: {0}")]
+    MalformedXml(String),
+    #[error("the nginx JSON listing is malformed: {0}")]
+    MalformedJson(String),
+    #[error("the listing is larger than {} MiB; refused", crate::config::MAX_LISTING_PAGE >> 20)]
+    TooLarge,
+    #[error("not a directory listing or playlist ({0})")]
+    NotAListing(String),
+    #[error("the listing names no media files")]
+    NoMedia,
 }

@@ -17,14 +17,14 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
-use crate::download::limit::RateLimiter;
+use crate::byte_ranges::RangeSet;
 use crate::events::{ItemState, ItemView};
-use crate::ranges::RangeSet;
+use crate::rate_limit::RateLimiter;
 use crate::store::{ItemMeta, ItemSource};
 
 /// A fetch running for an item: it writes `[pos, end)` from one origin response.
 #[derive(Debug, Clone)]
-pub(crate) struct WorkerSlot {
+pub(crate) struct RunningFetch {
     pub id: u64,
     pub pos: u64,
     /// Exclusive; `u64::MAX` when the length is unknown. The scheduler may
@@ -39,7 +39,7 @@ pub(crate) struct WorkerSlot {
     pub seek: bool,
 }
 
-impl WorkerSlot {
+impl RunningFetch {
     /// How far ahead a reader may wait for this fetch (see `schedule`):
     /// half a second of its measured speed, within `[64 KiB, limit]`.
     pub fn reach(&self, limit: u64) -> u64 {
@@ -63,7 +63,7 @@ pub(crate) struct Demand {
 
 /// Mutable state of an item, behind `Item::state`.
 #[derive(Debug)]
-pub(crate) struct Runtime {
+pub(crate) struct LiveState {
     /// The data file of the current generation. A changed origin file gets a
     /// new data file, so a fetch of the old version that is still writing
     /// can only write into the old, unlinked one.
@@ -84,8 +84,8 @@ pub(crate) struct Runtime {
     /// Where each open reader reads or waits, by reader id (until it ends);
     /// it waits there while those bytes are missing.
     pub demands: HashMap<u64, Demand>,
-    pub workers: Vec<WorkerSlot>,
-    pub next_worker: u64,
+    pub fetches: Vec<RunningFetch>,
+    pub next_fetch: u64,
     /// Bytes written since the last checkpoint.
     pub unsynced: u64,
     /// Last time a byte arrived (or the download was (re)started).
@@ -103,7 +103,7 @@ pub(crate) struct Runtime {
     pub removed: bool,
 }
 
-impl Runtime {
+impl LiveState {
     /// A reader waits for bytes that are not there yet.
     pub fn reader_waits(&self) -> bool {
         self.demands
@@ -122,7 +122,7 @@ impl Runtime {
             ItemState::Complete
         } else if self.meta.paused || self.hold.is_some() {
             ItemState::Paused
-        } else if !self.workers.is_empty() {
+        } else if !self.fetches.is_empty() {
             ItemState::Downloading
         } else {
             ItemState::Queued
@@ -134,10 +134,16 @@ impl Runtime {
         self.meta.failure.clone().or_else(|| self.hold.clone())
     }
 
-    pub fn new_worker(&mut self, pos: u64, end: u64, seek: bool, parent: &CancellationToken) -> WorkerSlot {
-        self.next_worker += 1;
-        let slot = WorkerSlot {
-            id: self.next_worker,
+    pub fn start_fetch(
+        &mut self,
+        pos: u64,
+        end: u64,
+        seek: bool,
+        parent: &CancellationToken,
+    ) -> RunningFetch {
+        self.next_fetch += 1;
+        let running = RunningFetch {
+            id: self.next_fetch,
             pos,
             end,
             cancel: parent.child_token(),
@@ -145,17 +151,17 @@ impl Runtime {
             written: 0,
             seek,
         };
-        self.workers.push(slot.clone());
-        slot
+        self.fetches.push(running.clone());
+        running
     }
 
-    pub fn worker(&mut self, id: u64) -> Option<&mut WorkerSlot> {
-        self.workers.iter_mut().find(|w| w.id == id)
+    pub fn fetch_mut(&mut self, id: u64) -> Option<&mut RunningFetch> {
+        self.fetches.iter_mut().find(|f| f.id == id)
     }
 
-    pub fn cancel_workers(&mut self) {
-        for w in self.workers.drain(..) {
-            w.cancel.cancel();
+    pub fn cancel_fetches(&mut self) {
+        for f in self.fetches.drain(..) {
+            f.cancel.cancel();
         }
     }
 }
@@ -196,7 +202,7 @@ pub(crate) struct Item {
     /// Its metadata was damaged and its origin URL is lost: it is listed as
     /// failed and can only be removed. Nothing is written for it.
     pub damaged: bool,
-    pub state: Mutex<Runtime>,
+    pub state: Mutex<LiveState>,
     changed: watch::Sender<u64>,
     /// Wakes the item's download supervisor.
     pub kick: Notify,
@@ -223,7 +229,7 @@ impl Item {
             headers: source.headers,
             created: source.created,
             damaged: false,
-            state: Mutex::new(Runtime {
+            state: Mutex::new(LiveState {
                 file: Arc::new(file),
                 url: source.source_url,
                 meta,
@@ -232,8 +238,8 @@ impl Item {
                 disk_full: false,
                 space_wait: false,
                 demands: HashMap::new(),
-                workers: Vec::new(),
-                next_worker: 0,
+                fetches: Vec::new(),
+                next_fetch: 0,
                 unsynced: 0,
                 last_progress: Instant::now(),
                 failures: 0,
@@ -255,7 +261,7 @@ impl Item {
     }
 
     /// An item whose metadata is damaged beyond repair (see
-    /// [`crate::salvage`]): failed with `reason`, a fresh stream token, no
+    /// `store::salvage`): failed with `reason`, a fresh stream token, no
     /// origin URL; `meta` is what its state file still told, if anything.
     pub fn damaged(
         id: String,
@@ -304,9 +310,9 @@ impl Item {
         }
     }
 
-    /// Locks the runtime state. A poisoned lock means a thread panicked while
+    /// Locks the live state. A poisoned lock means a thread panicked while
     /// holding it; the state is still the best we have, so carry on with it.
-    pub fn lock(&self) -> MutexGuard<'_, Runtime> {
+    pub fn lock(&self) -> MutexGuard<'_, LiveState> {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -366,7 +372,7 @@ impl Item {
         }
     }
 
-    fn check_alive(&self, st: &Runtime, generation: Option<u64>) -> Result<(), Abort> {
+    fn check_alive(&self, st: &LiveState, generation: Option<u64>) -> Result<(), Abort> {
         if st.removed {
             return Err(Abort::Removed);
         }

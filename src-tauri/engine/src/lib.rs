@@ -5,15 +5,20 @@
 //! The engine knows nothing of Tauri; the desktop app and `spool serve` only
 //! wire it up through [`Engine`].
 
+pub mod byte_ranges;
 pub mod cache;
+mod catalog;
 pub mod collection;
+pub mod collection_ops;
 pub mod config;
-pub mod control;
 pub mod disk;
 pub mod download;
 pub mod engine;
 pub mod error;
 pub mod events;
+mod fetch_error;
+pub mod http_range;
+mod input;
 mod item;
 pub mod link;
 pub mod listing;
@@ -23,22 +28,24 @@ pub mod player;
 pub mod playlist;
 pub mod proxy;
 pub mod queue;
-pub mod range;
-pub mod ranges;
+pub mod rate_limit;
 mod relink;
-mod salvage;
 pub mod size;
+mod start;
 pub mod store;
 pub mod token;
 
-pub use collection::{Added, CollectionAdded, CollectionView};
+pub use proxy::control;
+
+pub use byte_ranges::{ByteRange, RangeSet};
+pub use collection::CollectionView;
+pub use collection_ops::{Added, CollectionAdded};
 pub use config::{Config, Limits};
 pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
 pub use events::{Event, ItemState, ItemView, RemoveReason};
 pub use player::{Entry, PlayOptions, Playing};
 pub use playlist::PlaylistEntry;
-pub use ranges::{ByteRange, RangeSet};
 
 /// The runtime that serves players: the engine's proxy and control API run
 /// on the runtime `Engine::start` is called on, downloads on a thread of

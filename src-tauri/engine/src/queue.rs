@@ -18,9 +18,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::engine::Shared;
+use crate::catalog::Catalog;
+use crate::config::LiveLimits;
 
 /// Episodes after the one being played that download ahead of the queue.
 pub const PLAY_AHEAD: usize = 2;
@@ -63,9 +64,11 @@ pub fn admitted(candidates: &[Candidate], max_active: usize) -> HashSet<String> 
         .collect()
 }
 
-/// The queue's state in the engine (`Shared::queue`).
-#[derive(Default)]
+/// The queue's state in the engine, with what deciding it looks at: the
+/// items (and their collections) and the limit of items downloading at once.
 pub(crate) struct Queue {
+    catalog: Arc<Catalog>,
+    limits: LiveLimits,
     admitted: Mutex<HashSet<String>>,
     /// Moves to the front, by item id (kept while the engine runs).
     front: Mutex<HashMap<String, u64>>,
@@ -73,6 +76,16 @@ pub(crate) struct Queue {
 }
 
 impl Queue {
+    pub fn new(catalog: Arc<Catalog>, limits: LiveLimits) -> Queue {
+        Queue {
+            catalog,
+            limits,
+            admitted: Mutex::default(),
+            front: Mutex::default(),
+            moves: AtomicU64::new(0),
+        }
+    }
+
     fn admitted(&self) -> MutexGuard<'_, HashSet<String>> {
         self.admitted.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -95,12 +108,12 @@ impl Queue {
 }
 
 /// Decides which items run and wakes those whose turn changed.
-pub(crate) fn rebalance(shared: &Shared) {
-    let items: Vec<_> = shared.items().values().cloned().collect();
+pub(crate) fn rebalance(queue: &Queue) {
+    let items: Vec<_> = queue.catalog.items().values().cloned().collect();
     let mut candidates = Vec::new();
     let mut playing = Vec::new();
     {
-        let front = shared.queue.front();
+        let front = queue.front();
         for item in &items {
             let st = item.lock();
             let wants = !item.damaged
@@ -124,13 +137,13 @@ pub(crate) fn rebalance(shared: &Shared) {
             }
         }
     }
-    let ahead = play_ahead(shared, &playing);
+    let ahead = play_ahead(&queue.catalog, &playing);
     for c in &mut candidates {
         c.ahead = ahead.get(&c.id).copied();
     }
-    let now = admitted(&candidates, shared.limits().max_active);
+    let now = admitted(&candidates, queue.limits.get().max_active);
     let changed: Vec<String> = {
-        let mut current = shared.queue.admitted();
+        let mut current = queue.admitted();
         let changed = current.symmetric_difference(&now).cloned().collect();
         *current = now;
         changed
@@ -138,7 +151,7 @@ pub(crate) fn rebalance(shared: &Shared) {
     if changed.is_empty() {
         return;
     }
-    let items = shared.items();
+    let items = queue.catalog.items();
     for id in changed {
         if let Some(item) = items.get(&id) {
             item.kick.notify_one();
@@ -148,13 +161,13 @@ pub(crate) fn rebalance(shared: &Shared) {
 
 /// The episodes after each item being played, with their subtitles: their
 /// place in the play-ahead order.
-fn play_ahead(shared: &Shared, playing: &[String]) -> HashMap<String, usize> {
+fn play_ahead(catalog: &Catalog, playing: &[String]) -> HashMap<String, usize> {
     let mut ahead = HashMap::new();
     for id in playing {
-        let Some(cid) = shared.collections.of(id) else {
+        let Some(cid) = catalog.collections.of(id) else {
             continue;
         };
-        let Ok(collection) = shared.collections.get(&cid) else {
+        let Ok(collection) = catalog.collections.get(&cid) else {
             continue;
         };
         let Some(at) = collection.items.iter().position(|i| i == id) else {

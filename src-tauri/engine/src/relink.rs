@@ -8,13 +8,15 @@ use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::byte_ranges::{ByteRange, RangeSet};
+use crate::catalog::Catalog;
 use crate::download::origin::{self, Body};
+use crate::download::Downloader;
 use crate::download::{self, persist::joined};
-use crate::engine::{validate_url, Shared};
 use crate::error::{Error, Result};
 use crate::events::ItemView;
+use crate::input::validate_url;
 use crate::item::Item;
-use crate::ranges::{ByteRange, RangeSet};
 use crate::store::ItemMeta;
 
 /// Spans of bytes on disk compared with the new URL's when no validator
@@ -127,8 +129,8 @@ pub fn is_same_file(failed: &ItemMeta, new: &ItemMeta) -> bool {
 }
 
 /// The failed item (id, name) whose file a newly probed URL serves.
-pub(crate) fn failed_item_matching(shared: &Shared, new: &ItemMeta) -> Option<(String, String)> {
-    let items = shared.items();
+pub(crate) fn failed_item_matching(catalog: &Catalog, new: &ItemMeta) -> Option<(String, String)> {
+    let items = catalog.items();
     let mut matching: Vec<_> = items
         .values()
         .filter(|item| !item.damaged)
@@ -145,8 +147,8 @@ pub(crate) fn failed_item_matching(shared: &Shared, new: &ItemMeta) -> Option<(S
 
 /// Replaces item `id`'s origin URL with `url` if it serves the same file;
 /// clears its failure and resumes it from its gaps.
-pub(crate) async fn relink(shared: &Arc<Shared>, id: &str, url: &str) -> Result<ItemView> {
-    let item = shared.item(id)?;
+pub(crate) async fn relink(downloader: &Arc<Downloader>, id: &str, url: &str) -> Result<ItemView> {
+    let item = downloader.catalog.item(id)?;
     if item.damaged {
         return Err(Error::Damaged { id: id.to_string() });
     }
@@ -162,15 +164,15 @@ pub(crate) async fn relink(shared: &Arc<Shared>, id: &str, url: &str) -> Result<
     };
     // Like every origin request, on the download thread.
     let check = Check {
-        client: shared.client.clone(),
+        client: downloader.client.clone(),
         url: url.clone(),
         headers: item.headers.clone(),
-        timeout: shared.config.origin_timeout,
+        timeout: downloader.config.origin_timeout,
         known,
         present,
         file,
     };
-    let Ok(checked) = shared.downloads.spawn(&shared.tasks, check.run()).await else {
+    let Ok(checked) = downloader.thread.spawn(&downloader.tasks, check.run()).await else {
         return Err(Error::ShuttingDown);
     };
     let new = match checked? {
@@ -182,17 +184,17 @@ pub(crate) async fn relink(shared: &Arc<Shared>, id: &str, url: &str) -> Result<
             })
         }
     };
-    commit(shared, &item, generation, url, new).await?;
-    download::spawn_supervisor(shared, item.clone(), None);
+    commit(&downloader.catalog, &item, generation, url, new).await?;
+    download::spawn_supervisor(downloader, item.clone(), None);
     item.kick.notify_one();
     item.notify_readers();
-    shared.emit_state(&item);
-    Ok(shared.view(&item))
+    downloader.catalog.emit_state(&item);
+    Ok(downloader.catalog.view(&item))
 }
 
 /// Persists the new URL (`item.json`, atomically, then the state with its
 /// copy) and applies it, unless the item moved on meanwhile.
-async fn commit(shared: &Shared, item: &Item, generation: u64, url: String, new: NewFile) -> Result<()> {
+async fn commit(catalog: &Catalog, item: &Item, generation: u64, url: String, new: NewFile) -> Result<()> {
     let _saving = item.save_lock.lock().await;
     {
         let st = item.lock();
@@ -208,7 +210,7 @@ async fn commit(shared: &Shared, item: &Item, generation: u64, url: String, new:
     }
     let mut source = item.source();
     source.source_url = url.clone();
-    let store = shared.store.clone();
+    let store = catalog.store.clone();
     let identity = source.clone();
     joined(tokio::task::spawn_blocking(move || store.write_identity(&identity)).await)
         .map_err(|e| Error::io(format!("cannot save the new URL of item {}", item.id()), e))?;
@@ -229,7 +231,7 @@ async fn commit(shared: &Shared, item: &Item, generation: u64, url: String, new:
         st.last_progress = std::time::Instant::now();
         st.meta.clone()
     };
-    let store = shared.store.clone();
+    let store = catalog.store.clone();
     let saved = joined(tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await);
     if let Err(e) = saved {
         // `item.json` has the new URL and wins over the state's copy.
@@ -345,7 +347,7 @@ impl Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::download::origin::FetchError;
+    use crate::fetch_error::FetchError;
 
     fn known(size: Option<u64>, etag: Option<&str>, lm: Option<&str>) -> Known {
         Known {

@@ -7,10 +7,6 @@
 //! change. A damaged file costs the grouping, never an item: the items stay
 //! and the file is set aside as `collections.json.damaged`.
 
-mod ops;
-
-pub use ops::{Added, CollectionAdded, Failed};
-
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
@@ -71,7 +67,7 @@ struct File {
     collections: Vec<Collection>,
 }
 
-/// The engine's collections (`Shared::collections`).
+/// The engine's collections (`Catalog::collections`).
 pub(crate) struct Collections {
     path: PathBuf,
     state: Mutex<State>,

@@ -8,24 +8,34 @@ use std::time::{Duration, Instant};
 use reqwest::Response;
 
 use super::origin::{self, Answer, Body, FetchError};
+use super::Downloader;
 use super::{finish, Outcome};
 use crate::disk::{Grant, NoRoom};
-use crate::engine::Shared;
 use crate::events::Event;
-use crate::item::{Item, WorkerSlot};
+use crate::item::{Item, RunningFetch};
 use crate::name;
 use crate::store::ItemMeta;
 
-pub(super) async fn fetch(shared: Arc<Shared>, item: Arc<Item>, slot: WorkerSlot, first: Option<Response>) {
+pub(super) async fn fetch(
+    downloader: Arc<Downloader>,
+    item: Arc<Item>,
+    running: RunningFetch,
+    first: Option<Response>,
+) {
     let outcome = tokio::select! {
-        outcome = run_fetch(&shared, &item, &slot, first) => outcome,
-        () = slot.cancel.cancelled() => Outcome::Stopped,
+        outcome = run_fetch(&downloader, &item, &running, first) => outcome,
+        () = running.cancel.cancelled() => Outcome::Stopped,
     };
-    finish(&shared, &item, slot.id, outcome).await;
+    finish(&downloader, &item, running.id, outcome).await;
 }
 
-/// One origin request for `slot`, streamed into the data file.
-async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Option<Response>) -> Outcome {
+/// One origin request for `running`, streamed into the data file.
+async fn run_fetch(
+    downloader: &Downloader,
+    item: &Item,
+    running: &RunningFetch,
+    first: Option<Response>,
+) -> Outcome {
     let (generation, file, meta, url) = {
         let st = item.lock();
         (
@@ -35,16 +45,16 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
             st.url.clone(),
         )
     };
-    let asked_from = if first.is_some() { 0 } else { slot.pos };
+    let asked_from = if first.is_some() { 0 } else { running.pos };
     let response = match first {
         Some(response) => response,
         None => {
             let ranged = meta.probed && meta.accepts_ranges && meta.size.is_some();
             let range = if ranged {
-                Some((slot.pos, Some(slot.end)))
+                Some((running.pos, Some(running.end)))
             } else {
                 // Unprobed or no range support: ask anyway; a 200 is handled.
-                Some((slot.pos, None))
+                Some((running.pos, None))
             };
             let if_range = origin::if_range_validator(meta.etag.as_deref(), meta.last_modified.as_deref())
                 .filter(|_| meta.probed);
@@ -53,14 +63,14 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
                 headers: &item.headers,
                 range,
                 if_range,
-                timeout: shared.config.origin_timeout,
+                timeout: downloader.config.origin_timeout,
                 // A seek asks on the connection kept idle for it.
-                resend_if_stale: slot.seek,
+                resend_if_stale: running.seek,
             };
-            let client = if slot.seek {
-                &shared.seek_client
+            let client = if running.seek {
+                &downloader.seek_client
             } else {
-                &shared.client
+                &downloader.client
             };
             match origin::send(client, request).await {
                 Ok(response) => response,
@@ -94,8 +104,8 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
         } else {
             learn(&mut st.meta, &answer, &url);
             let size = st.meta.size;
-            if let (Some(size), Some(w)) = (size, st.worker(slot.id)) {
-                w.end = w.end.min(size);
+            if let (Some(size), Some(f)) = (size, st.fetch_mut(running.id)) {
+                f.end = f.end.min(size);
             }
             drop(st);
             item.notify_readers();
@@ -109,12 +119,15 @@ async fn run_fetch(shared: &Shared, item: &Item, slot: &WorkerSlot, first: Optio
     };
     // This seek took the warm connection: warm the next one (HTTP/2 has
     // no need: its requests share one connection).
-    if slot.seek && response.version() <= reqwest::Version::HTTP_11 {
+    if running.seek && response.version() <= reqwest::Version::HTTP_11 {
         // Dropping the handle lets the warm-up run on.
-        drop(super::warm_for_seeks(shared, &url, &item.headers));
+        drop(super::warm_for_seeks(downloader, &url, &item.headers));
     }
     let whole = matches!(answer.body, Body::Full { .. });
-    let outcome = stream_body(shared, item, slot.id, generation, &file, response, body_start).await;
+    let outcome = stream_body(
+        downloader, item, running.id, generation, &file, response, body_start,
+    )
+    .await;
     match outcome {
         Outcome::Fault(FetchError::Transient { message, .. }) if whole => short_whole_body(item, &message),
         outcome => outcome,
@@ -145,22 +158,22 @@ fn short_whole_body(item: &Item, message: &str) -> Outcome {
 }
 
 /// Writes the body of `response` (which starts at offset `body_start`) into
-/// the part of the data file the slot owns.
+/// the part of the data file the fetch owns.
 async fn stream_body(
-    shared: &Shared,
+    downloader: &Downloader,
     item: &Item,
-    slot: u64,
+    fetch_id: u64,
     generation: u64,
     file: &std::fs::File,
     mut response: Response,
     body_start: u64,
 ) -> Outcome {
-    let timeout = shared.config.origin_timeout;
+    let timeout = downloader.config.origin_timeout;
     let mut offset = body_start;
     // Every byte written is granted first: the reserve holds at any speed.
-    let mut grant = shared.space.grant(item.id());
+    let mut grant = downloader.space.grant(item.id());
     loop {
-        give_way(shared, item, slot).await;
+        give_way(downloader, item, fetch_id).await;
         let chunk = match tokio::time::timeout(timeout, response.chunk()).await {
             Err(_) => {
                 return Outcome::Fault(FetchError::transient(format!(
@@ -179,15 +192,15 @@ async fn stream_body(
         };
         let chunk_start = offset;
         offset += chunk.len() as u64;
-        let Some((pos, end)) = item.lock().worker(slot).map(|w| (w.pos, w.end)) else {
+        let Some((pos, end)) = item.lock().fetch_mut(fetch_id).map(|f| (f.pos, f.end)) else {
             return Outcome::Stopped;
         };
         let (from, to) = (chunk_start.max(pos), offset.min(end));
         if from < to {
-            shared.rate.take(to - from).await;
+            downloader.rate.take(to - from).await;
             item.rate.take(to - from).await;
             let bytes = &chunk[(from - chunk_start) as usize..(to - chunk_start) as usize];
-            if let Err(no_room) = cover(shared, item, &mut grant, to - from, end - from).await {
+            if let Err(no_room) = cover(downloader, item, &mut grant, to - from, end - from).await {
                 return Outcome::NoRoom(no_room);
             }
             // A page-cache write: quick enough to do in place. Fsync is not.
@@ -198,7 +211,7 @@ async fn stream_body(
             if let Err(e) = written {
                 return Outcome::Disk(e);
             }
-            if !record(shared, item, slot, generation, from, to) {
+            if !record(downloader, item, fetch_id, generation, from, to) {
                 return Outcome::Stopped;
             }
             // An origin burst makes every `chunk()` ready at once, and this
@@ -215,19 +228,19 @@ async fn stream_body(
     }
     // The body ended without an error.
     let mut st = item.lock();
-    let Some(w_end) = st.worker(slot).map(|w| w.end) else {
+    let Some(fetch_end) = st.fetch_mut(fetch_id).map(|f| f.end) else {
         return Outcome::Stopped;
     };
-    if w_end == u64::MAX && st.meta.size.is_none() {
+    if fetch_end == u64::MAX && st.meta.size.is_none() {
         // A chunked origin: its length is what it sent.
         st.meta.size = Some(offset);
         drop(st);
         item.notify_readers();
         return Outcome::Done;
     }
-    if offset < w_end {
+    if offset < fetch_end {
         return Outcome::Fault(FetchError::transient(format!(
-            "the origin ended the body at byte {offset}, before byte {w_end}"
+            "the origin ended the body at byte {offset}, before byte {fetch_end}"
         )));
     }
     Outcome::Done
@@ -238,7 +251,13 @@ async fn stream_body(
 /// granted bytes, a refused fetch waits for them to be written and asks
 /// again (its response unread meanwhile); the last one refused stops the
 /// item.
-async fn cover(shared: &Shared, item: &Item, grant: &mut Grant, n: u64, span: u64) -> Result<(), NoRoom> {
+async fn cover(
+    downloader: &Downloader,
+    item: &Item,
+    grant: &mut Grant,
+    n: u64,
+    span: u64,
+) -> Result<(), NoRoom> {
     // Most writes are within the grant: nothing to ask, nothing to watch.
     if grant.holds(n) {
         return Ok(());
@@ -246,7 +265,7 @@ async fn cover(shared: &Shared, item: &Item, grant: &mut Grant, n: u64, span: u6
     loop {
         // Subscribed before asking, so a write after the refusal is not missed.
         let mut changes = item.changes();
-        let no_room = match grant.cover(n, span, shared.limits().min_free) {
+        let no_room = match grant.cover(n, span, downloader.limits.get().min_free) {
             Ok(()) => return Ok(()),
             Err(no_room) if !no_room.siblings_hold => return Err(no_room),
             Err(no_room) => no_room,
@@ -275,13 +294,13 @@ const STANDBY_MAX: Duration = Duration::from_secs(10);
 /// Readers first (see [`super::schedule::gives_way`]): while a player reads what
 /// another fetch of the item brings, this one leaves its response unread,
 /// and TCP flow control hands the link to that fetch.
-async fn give_way(shared: &Shared, item: &Item, slot: u64) {
+async fn give_way(downloader: &Downloader, item: &Item, fetch_id: u64) {
     // Demands belong to open readers: with none, spare the lock on every
     // chunk of a download no player watches.
     if !item.in_use() {
         return;
     }
-    let must = || super::gives_way(&item.lock(), slot, shared.config.seek_threshold);
+    let must = || super::gives_way(&item.lock(), fetch_id, downloader.config.seek_threshold);
     if !must() {
         return;
     }
@@ -298,7 +317,7 @@ async fn give_way(shared: &Shared, item: &Item, slot: u64) {
 }
 
 /// Records bytes written by a fetch; false when the fetch should stop.
-fn record(shared: &Shared, item: &Item, slot: u64, generation: u64, from: u64, to: u64) -> bool {
+fn record(downloader: &Downloader, item: &Item, fetch_id: u64, generation: u64, from: u64, to: u64) -> bool {
     let now = Instant::now();
     let mut st = item.lock();
     if st.meta.generation != generation || st.removed {
@@ -309,9 +328,9 @@ fn record(shared: &Shared, item: &Item, slot: u64, generation: u64, from: u64, t
     st.last_progress = now;
     st.failures = 0;
     st.retry_at = None;
-    if let Some(w) = st.worker(slot) {
-        w.pos = to;
-        w.written += to - from;
+    if let Some(f) = st.fetch_mut(fetch_id) {
+        f.pos = to;
+        f.written += to - from;
     }
     let downloaded = st.written.total();
     let complete = st.size_known_and_complete();
@@ -328,11 +347,11 @@ fn record(shared: &Shared, item: &Item, slot: u64, generation: u64, from: u64, t
     } else {
         None
     };
-    let checkpoint_due = st.unsynced >= shared.config.checkpoint_bytes;
+    let checkpoint_due = st.unsynced >= downloader.config.checkpoint_bytes;
     drop(st);
     item.notify_readers();
     if let Some(event) = progress {
-        shared.emit(event);
+        downloader.catalog.emit(event);
     }
     if checkpoint_due || complete {
         item.kick.notify_one();

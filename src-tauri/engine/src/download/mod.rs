@@ -3,13 +3,14 @@
 //! file and records what it wrote. Faults are retried with backoff; a
 //! changed origin file starts the item over; nothing is ever mixed.
 
+mod context;
 mod fetch;
-pub mod limit;
 pub(crate) mod origin;
 pub(crate) mod persist;
 pub mod schedule;
 mod thread;
 
+pub(crate) use context::Downloader;
 pub(crate) use fetch::learn;
 pub(crate) use persist::{checkpoint, save};
 pub(crate) use thread::DownloadThread;
@@ -20,9 +21,8 @@ use std::time::{Duration, Instant};
 
 use reqwest::Response;
 
-use crate::engine::Shared;
 use crate::events::ItemState;
-use crate::item::{Item, Runtime, WorkerSlot};
+use crate::item::{Item, LiveState, RunningFetch};
 use crate::token;
 use origin::FetchError;
 
@@ -44,20 +44,19 @@ enum Outcome {
 
 /// Starts the item's supervisor unless one runs; `first` is an origin
 /// response to `bytes=0-` already received (the probe of `add`).
-pub(crate) fn spawn_supervisor(shared: &Arc<Shared>, item: Arc<Item>, first: Option<Response>) {
+pub(crate) fn spawn_supervisor(downloader: &Arc<Downloader>, item: Arc<Item>, first: Option<Response>) {
     if item.supervised.swap(true, Ordering::SeqCst) {
         item.kick.notify_one();
         return;
     }
-    let shared2 = shared.clone();
-    shared.downloads.spawn(
-        &shared.tasks,
-        async move { supervise(shared2, item, first).await },
-    );
+    let downloader2 = downloader.clone();
+    downloader.thread.spawn(&downloader.tasks, async move {
+        supervise(downloader2, item, first).await
+    });
 }
 
 /// Keeps a connection to the origin of `url` open and idle for the next seek
-/// (`Shared::seek_client`), so a seek pays no TCP (or TLS) handshake: one
+/// (`Downloader::seek_client`), so a seek pays no TCP (or TLS) handshake: one
 /// round trip instead of two or three. Called when an item is added and
 /// each time a seek takes that connection. Costs the origin a `HEAD`; a
 /// server closes the idle connection after its keep-alive timeout, and the
@@ -67,18 +66,22 @@ pub(crate) fn spawn_supervisor(shared: &Arc<Shared>, item: Arc<Item>, first: Opt
 /// player scrubbing must not send a HEAD per seek), or the user allows one
 /// connection per item (`--connections 1`: no extra one).
 pub(crate) fn warm_for_seeks(
-    shared: &Shared,
+    downloader: &Downloader,
     url: &str,
     headers: &[(String, String)],
 ) -> Option<tokio::task::JoinHandle<()>> {
-    if shared.limits().connections_per_item <= 1 {
+    if downloader.limits.get().connections_per_item <= 1 {
         return None;
     }
     let origin = reqwest::Url::parse(url).ok()?.origin().ascii_serialization();
-    let warming = Warming::start(shared.warming.clone(), origin)?;
-    let (client, cancel) = (shared.seek_client.clone(), shared.cancel.clone());
-    let (url, headers, timeout) = (url.to_string(), headers.to_vec(), shared.config.origin_timeout);
-    Some(shared.downloads.spawn(&shared.tasks, async move {
+    let warming = Warming::start(downloader.warming.clone(), origin)?;
+    let (client, cancel) = (downloader.seek_client.clone(), downloader.cancel.clone());
+    let (url, headers, timeout) = (
+        url.to_string(),
+        headers.to_vec(),
+        downloader.config.origin_timeout,
+    );
+    Some(downloader.thread.spawn(&downloader.tasks, async move {
         let _warming = warming;
         tokio::select! {
             () = origin::warm(&client, &url, &headers, timeout) => {}
@@ -87,7 +90,7 @@ pub(crate) fn warm_for_seeks(
     }))
 }
 
-/// Origins a warm-up is under way for (`Shared::warming`).
+/// Origins a warm-up is under way for (`Downloader::warming`).
 pub(crate) type WarmingSet = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
 /// One origin's place in the [`WarmingSet`], given back when the warm-up
@@ -124,39 +127,39 @@ enum Step {
     Exit,
 }
 
-async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Response>) {
-    let interval = shared.config.checkpoint_interval;
+async fn supervise(downloader: Arc<Downloader>, item: Arc<Item>, mut first: Option<Response>) {
+    let interval = downloader.config.checkpoint_interval;
     let mut last_checkpoint = Instant::now();
     let mut last_state = item.lock().state();
     let mut last_reading = item.in_use();
     loop {
-        let (step, starts) = decide(&shared, &item, &mut first);
-        for (slot, response) in starts {
-            let (shared2, item2) = (shared.clone(), item.clone());
-            shared.downloads.spawn(&shared.tasks, async move {
-                fetch::fetch(shared2, item2, slot, response).await
+        let (step, starts) = decide(&downloader, &item, &mut first);
+        for (running, response) in starts {
+            let (downloader2, item2) = (downloader.clone(), item.clone());
+            downloader.thread.spawn(&downloader.tasks, async move {
+                fetch::fetch(downloader2, item2, running, response).await
             });
         }
         let state = item.lock().state();
         let reading = item.in_use();
-        // A slot of the queue frees, or a player wants this item now.
+        // A turn in the queue frees, or a player wants this item now.
         if reading != last_reading || (state != last_state && state != ItemState::Downloading) {
             last_reading = reading;
-            crate::queue::rebalance(&shared);
+            crate::queue::rebalance(&downloader.queue);
         }
         if state != last_state {
             last_state = state;
             if state == ItemState::Complete {
-                checkpoint(&shared, &item).await;
+                checkpoint(&downloader.catalog, &item).await;
                 tracing::info!("item {} complete", item.id());
             }
-            shared.emit_state(&item);
+            downloader.catalog.emit_state(&item);
         }
         let deadline = match step {
             Step::Exit => {
-                checkpoint(&shared, &item).await;
+                checkpoint(&downloader.catalog, &item).await;
                 item.supervised.store(false, Ordering::SeqCst);
-                crate::queue::rebalance(&shared);
+                crate::queue::rebalance(&downloader.queue);
                 // A resume may have come in while we were leaving.
                 if wants_supervisor(&item) && !item.supervised.swap(true, Ordering::SeqCst) {
                     continue;
@@ -167,9 +170,9 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
         };
         let unsynced = item.lock().unsynced;
         let due = last_checkpoint.elapsed() >= interval;
-        if due || unsynced >= shared.config.checkpoint_bytes {
+        if due || unsynced >= downloader.config.checkpoint_bytes {
             if unsynced > 0 {
-                checkpoint(&shared, &item).await;
+                checkpoint(&downloader.catalog, &item).await;
             }
             // Even with nothing saved: left in the past, the wake-up below
             // would spin this loop.
@@ -181,9 +184,9 @@ async fn supervise(shared: Arc<Shared>, item: Arc<Item>, mut first: Option<Respo
         }
         tokio::select! {
             () = item.cancel.cancelled() => {
-                item.lock().cancel_workers();
+                item.lock().cancel_fetches();
                 if !item.lock().removed {
-                    checkpoint(&shared, &item).await;
+                    checkpoint(&downloader.catalog, &item).await;
                 }
                 item.supervised.store(false, Ordering::SeqCst);
                 return;
@@ -199,7 +202,7 @@ fn wants_supervisor(item: &Item) -> bool {
     !st.removed && st.meta.failure.is_none() && !st.size_known_and_complete() && !item.cancel.is_cancelled()
 }
 
-type Start = (WorkerSlot, Option<Response>);
+type Start = (RunningFetch, Option<Response>);
 
 /// When every connection serves readers, how long a reader waits before it
 /// takes one, and how long a fetch serves its readers before giving its
@@ -209,12 +212,12 @@ const READER_TURN: Duration = Duration::from_secs(1);
 const REPLAN_WHILE_WAITING: Duration = Duration::from_millis(250);
 
 /// Looks at the item and decides which fetches to start or stop.
-fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (Step, Vec<Start>) {
-    let config = &shared.config;
+fn decide(downloader: &Downloader, item: &Arc<Item>, first: &mut Option<Response>) -> (Step, Vec<Start>) {
+    let config = &downloader.config;
     let now = Instant::now();
     let mut st = item.lock();
     if st.removed || st.meta.failure.is_some() || st.size_known_and_complete() {
-        st.cancel_workers();
+        st.cancel_fetches();
         return (Step::Exit, Vec::new());
     }
     if st.failures > 0 && now.duration_since(st.last_progress) >= config.stall_timeout {
@@ -225,7 +228,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
         );
         tracing::warn!("item {}: {failure}", item.id());
         st.meta.failure = Some(failure);
-        st.cancel_workers();
+        st.cancel_fetches();
         drop(st);
         item.notify_readers();
         return (Step::Exit, Vec::new());
@@ -237,7 +240,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
         return (Step::Wait(None), Vec::new());
     }
     // Beyond the queue's running items, fetch only for readers.
-    let background = !st.meta.paused && shared.queue.admits(item.id());
+    let background = !st.meta.paused && downloader.queue.admits(item.id());
     if !background {
         // The probe's response would hold a connection while queued.
         first.take();
@@ -248,17 +251,17 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
         None => {
             // One sequential fetch: the origin must be probed, or cannot seek.
             if !background && !st.reader_waits() {
-                st.cancel_workers();
-            } else if st.workers.is_empty() {
+                st.cancel_fetches();
+            } else if st.fetches.is_empty() {
                 let limit = st.meta.size.unwrap_or(u64::MAX);
                 if let Some(gap) = st.written.first_gap_from(0, limit) {
-                    let slot = st.new_worker(gap.start, limit, false, &item.cancel);
-                    starts.push((slot, first.take()));
+                    let running = st.start_fetch(gap.start, limit, false, &item.cancel);
+                    starts.push((running, first.take()));
                 }
             }
         }
         Some(size) => {
-            let fetches = fetches(&st, config.seek_threshold);
+            let fetches = as_scheduled(&st, config.seek_threshold);
             let demands: Vec<schedule::Demand> = st
                 .demands
                 .values()
@@ -274,7 +277,7 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
                 present: &st.written,
                 fetches: &fetches,
                 demands: &demands,
-                max_fetches: shared.limits().connections_per_item.max(1),
+                max_fetches: downloader.limits.get().connections_per_item.max(1),
                 background,
                 seek_threshold: config.seek_threshold,
                 min_split: config.seek_threshold.max(1 << 20),
@@ -284,19 +287,19 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
                 match action {
                     schedule::Action::Start(r) | schedule::Action::Seek(r) => {
                         let seek = matches!(action, schedule::Action::Seek(_));
-                        let slot = st.new_worker(r.start, r.end, seek, &item.cancel);
+                        let running = st.start_fetch(r.start, r.end, seek, &item.cancel);
                         // The probe's response starts at byte 0: only a fetch from 0 can use it.
                         let response = if r.start == 0 { first.take() } else { None };
-                        starts.push((slot, response));
+                        starts.push((running, response));
                     }
                     schedule::Action::Shrink { id, end } => {
-                        if let Some(w) = st.worker(id) {
-                            w.end = end;
+                        if let Some(f) = st.fetch_mut(id) {
+                            f.end = end;
                         }
                     }
                     schedule::Action::Stop { id } => {
-                        if let Some(i) = st.workers.iter().position(|w| w.id == id) {
-                            st.workers.remove(i).cancel.cancel();
+                        if let Some(i) = st.fetches.iter().position(|f| f.id == id) {
+                            st.fetches.remove(i).cancel.cancel();
                         }
                     }
                 }
@@ -311,42 +314,42 @@ fn decide(shared: &Shared, item: &Arc<Item>, first: &mut Option<Response>) -> (S
     )
 }
 
-/// Whether fetch `slot` should stand by for a reader another fetch feeds
+/// Whether fetch `fetch_id` should stand by for a reader another fetch feeds
 /// (see [`schedule::gives_way`]); cheap when no reader is open.
-fn gives_way(st: &Runtime, slot: u64, seek_threshold: u64) -> bool {
+fn gives_way(st: &LiveState, fetch_id: u64, seek_threshold: u64) -> bool {
     // Only for another fetch of the item: a lone fetch never stands by.
-    if st.demands.is_empty() || st.workers.len() < 2 {
+    if st.demands.is_empty() || st.fetches.len() < 2 {
         return false;
     }
     let readers: Vec<u64> = st.demands.values().map(|d| d.pos).collect();
-    schedule::gives_way(slot, &fetches(st, seek_threshold), &readers)
+    schedule::gives_way(fetch_id, &as_scheduled(st, seek_threshold), &readers)
 }
 
 /// The item's running fetches as the scheduler sees them.
-fn fetches(st: &Runtime, seek_threshold: u64) -> Vec<schedule::Fetch> {
-    st.workers
+fn as_scheduled(st: &LiveState, seek_threshold: u64) -> Vec<schedule::Fetch> {
+    st.fetches
         .iter()
-        .map(|w| schedule::Fetch {
-            id: w.id,
-            pos: w.pos,
-            end: w.end,
-            reach: w.reach(seek_threshold),
-            age: w.started.elapsed(),
+        .map(|f| schedule::Fetch {
+            id: f.id,
+            pos: f.pos,
+            end: f.end,
+            reach: f.reach(seek_threshold),
+            age: f.started.elapsed(),
         })
         .collect()
 }
 
 /// Books the end of a fetch and wakes the supervisor.
-async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outcome) {
+async fn finish(downloader: &Arc<Downloader>, item: &Arc<Item>, fetch_id: u64, outcome: Outcome) {
     {
         let mut st = item.lock();
-        st.workers.retain(|w| w.id != slot);
+        st.fetches.retain(|f| f.id != fetch_id);
         match &outcome {
             Outcome::Done | Outcome::Stopped | Outcome::Changed(_) => {}
             Outcome::Fault(fault) if fault.is_definitive() => {
                 tracing::warn!("item {}: {fault}", item.id());
                 st.meta.failure = Some(fault.to_string());
-                st.cancel_workers();
+                st.cancel_fetches();
             }
             Outcome::Fault(fault) => {
                 let wait = book_fault(&mut st, fault);
@@ -362,23 +365,23 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
                 tracing::info!("item {}: {}", item.id(), no_room.reason());
                 st.space_wait = true;
                 st.hold = Some(no_room.reason());
-                st.cancel_workers();
+                st.cancel_fetches();
             }
             Outcome::Disk(e) => {
                 if e.raw_os_error() == Some(libc::ENOSPC) {
                     tracing::warn!("item {}: the disk is full; downloading pauses", item.id());
                     st.disk_full = true;
                     st.hold = Some("the disk is full".to_string());
-                    st.cancel_workers();
+                    st.cancel_fetches();
                 } else {
                     st.meta.failure = Some(format!("cannot write the data file: {e}"));
-                    st.cancel_workers();
+                    st.cancel_fetches();
                 }
             }
         }
     }
     if let Outcome::Changed(reason) = outcome {
-        persist::reset_content(shared, item, &reason).await;
+        persist::reset_content(&downloader.catalog, item, &reason).await;
     }
     item.notify_readers();
     item.kick.notify_one();
@@ -387,7 +390,7 @@ async fn finish(shared: &Arc<Shared>, item: &Arc<Item>, slot: u64, outcome: Outc
 /// Books a transient fault: the item's next fetch waits out a backoff, or
 /// the origin's `Retry-After` (at most 60 s) when that is longer. Returns
 /// the wait.
-pub(crate) fn book_fault(st: &mut Runtime, fault: &FetchError) -> Duration {
+pub(crate) fn book_fault(st: &mut LiveState, fault: &FetchError) -> Duration {
     st.failures += 1;
     let retry_after = match fault {
         FetchError::Transient { retry_after, .. } => *retry_after,

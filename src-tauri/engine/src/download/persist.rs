@@ -4,14 +4,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::engine::Shared;
+use crate::catalog::Catalog;
 use crate::events::Event;
 use crate::item::Item;
 use crate::store::ItemMeta;
 
 /// Fsyncs the data file, then records what it holds in `state.json`. The
 /// state never claims bytes that were not on disk before it was written.
-pub(crate) async fn checkpoint(shared: &Shared, item: &Item) {
+pub(crate) async fn checkpoint(catalog: &Catalog, item: &Item) {
     let _saving = item.save_lock.lock().await;
     let (file, snapshot, generation, unsynced) = {
         let mut st = item.lock();
@@ -35,20 +35,20 @@ pub(crate) async fn checkpoint(shared: &Shared, item: &Item) {
         st.meta.present = snapshot;
         st.meta.clone()
     };
-    write_meta(shared, item, meta).await;
+    write_meta(catalog, item, meta).await;
 }
 
 /// Saves an item's settings (pin, pause) along with its progress.
-pub(crate) async fn save(shared: &Shared, item: &Item) {
-    checkpoint(shared, item).await;
+pub(crate) async fn save(catalog: &Catalog, item: &Item) {
+    checkpoint(catalog, item).await;
 }
 
-async fn write_meta(shared: &Shared, item: &Item, meta: ItemMeta) {
+async fn write_meta(catalog: &Catalog, item: &Item, meta: ItemMeta) {
     if item.damaged {
         // Its files stay as found until the user removes them.
         return;
     }
-    let store = shared.store.clone();
+    let store = catalog.store.clone();
     let source = item.source();
     let saved = joined(tokio::task::spawn_blocking(move || store.save_meta(&source, &meta)).await);
     if let Err(e) = saved {
@@ -58,26 +58,26 @@ async fn write_meta(shared: &Shared, item: &Item, meta: ItemMeta) {
 
 /// The origin's file changed: open responses abort, the bytes are discarded
 /// and the download starts over in a new data file.
-pub(super) async fn reset_content(shared: &Shared, item: &Item, reason: &str) {
+pub(super) async fn reset_content(catalog: &Catalog, item: &Item, reason: &str) {
     tracing::warn!(
         "item {}: the origin's file changed ({reason}); starting over",
         item.id()
     );
     let _saving = item.save_lock.lock().await;
-    let store = shared.store.clone();
+    let store = catalog.store.clone();
     let id = item.id().to_string();
     let file = match joined(tokio::task::spawn_blocking(move || store.create_next_data(&id)).await) {
         Ok(file) => file,
         Err(e) => {
             let mut st = item.lock();
             st.meta.failure = Some(format!("cannot create a new data file: {e}"));
-            st.cancel_workers();
+            st.cancel_fetches();
             return;
         }
     };
     let meta = {
         let mut st = item.lock();
-        st.cancel_workers();
+        st.cancel_fetches();
         st.file = Arc::new(file);
         st.meta.generation += 1;
         st.written.clear();
@@ -95,8 +95,8 @@ pub(super) async fn reset_content(shared: &Shared, item: &Item, reason: &str) {
     };
     item.notify_readers();
     // State first (it claims nothing), then the new file takes the old one's name.
-    write_meta(shared, item, meta).await;
-    let store = shared.store.clone();
+    write_meta(catalog, item, meta).await;
+    let store = catalog.store.clone();
     let id = item.id().to_string();
     if let Ok(Err(e)) | Err(e) = tokio::task::spawn_blocking(move || store.commit_next_data(&id))
         .await
@@ -104,7 +104,7 @@ pub(super) async fn reset_content(shared: &Shared, item: &Item, reason: &str) {
     {
         tracing::warn!("item {}: cannot replace the data file: {e}", item.id());
     }
-    shared.emit(Event::Restarted {
+    catalog.emit(Event::Restarted {
         id: item.id().to_string(),
         reason: format!("the origin's file changed: {reason}"),
     });

@@ -14,7 +14,7 @@
 
 use std::time::Duration;
 
-use crate::ranges::{ByteRange, RangeSet};
+use crate::byte_ranges::{ByteRange, RangeSet};
 
 /// A running fetch as the scheduler sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

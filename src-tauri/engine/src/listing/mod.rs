@@ -20,10 +20,8 @@ use std::collections::HashSet;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
-/// Media entries taken from one listing; the rest are reported as dropped.
-pub const MAX_MEDIA: usize = 1000;
-/// Largest listing page read (bytes); a larger one is refused.
-pub const MAX_PAGE: usize = 8 << 20;
+pub use crate::config::{MAX_LISTING_MEDIA as MAX_MEDIA, MAX_LISTING_PAGE as MAX_PAGE};
+pub use crate::error::ListingError;
 
 /// The formats a listing can have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -123,23 +121,6 @@ pub struct Listing {
     pub dropped: usize,
     /// Sub-folders named by the listing (not followed).
     pub folders: usize,
-}
-
-/// Why a page cannot be used as a listing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ListingError {
-    #[error("this is an HLS playlist (a stream cut into segments); HLS is not supported yet")]
-    Hls,
-    #[error("the WebDAV server answered 207 Multi-Status with malformed XML: {0}")]
-    MalformedXml(String),
-    #[error("the nginx JSON listing is malformed: {0}")]
-    MalformedJson(String),
-    #[error("the listing is larger than {} MiB; refused", MAX_PAGE >> 20)]
-    TooLarge,
-    #[error("not a directory listing or playlist ({0})")]
-    NotAListing(String),
-    #[error("the listing names no media files")]
-    NoMedia,
 }
 
 /// Video and audio file extensions (lowercase) a directory listing's media

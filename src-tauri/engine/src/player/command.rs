@@ -73,20 +73,7 @@ pub enum Launch {
     Playlist,
 }
 
-/// Why a player command cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CommandError {
-    #[error("unclosed {0} quote in the player command")]
-    UnclosedQuote(char),
-    #[error("the player command ends with a lone \\")]
-    TrailingBackslash,
-    #[error("nothing to play")]
-    NothingToPlay,
-    /// Stream URLs are Spool's own `http://` URLs; anything else could be
-    /// read as an option.
-    #[error("not a URL a player may be given: {0:?}")]
-    NotAUrl(String),
-}
+pub use crate::error::CommandError;
 
 /// A command as people read it, for messages (`mpv -- http://…`).
 pub fn describe(program: &str, args: &[String]) -> String {

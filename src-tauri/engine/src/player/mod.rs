@@ -9,25 +9,26 @@
 mod command;
 pub mod progress;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 pub use command::{
     describe, on_path, resolve, split_command, CommandError, Entry, Kind, Launch, Request, KNOWN_PLAYERS,
     URL_PLACEHOLDER,
 };
 
-use crate::engine::{Engine, Shared};
 use crate::error::{Error, Result};
 use crate::events::Event;
 
 /// A player that exits with an error within this long "failed to start".
 const EARLY_EXIT: Duration = Duration::from_secs(5);
 
-/// How [`Engine::play`] plays. Also the body of `POST /api/items/{id}/play`.
+/// How [`crate::Engine::play`] plays. Also the body of `POST /api/items/{id}/play`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlayOptions {
     /// The player command (`mpv --fs`); `None`: the configured one, else
@@ -59,56 +60,28 @@ impl Players {
     fn configured(&self) -> String {
         self.configured.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
-}
 
-impl Engine {
-    /// Sets the player command used when a play names none (empty: the
-    /// first known player found). Refused if it cannot be split into words.
-    pub fn set_player_command(&self, command: &str) -> Result<()> {
+    /// See [`crate::Engine::set_player_command`].
+    pub fn set_configured(&self, command: &str) -> Result<()> {
         split_command(command)?;
-        *self
-            .shared()
-            .players
-            .configured
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = command.trim().to_string();
+        *self.configured.write().unwrap_or_else(|p| p.into_inner()) = command.trim().to_string();
         Ok(())
     }
-
-    /// Starts a player on item `id`; returns at once with its process id.
-    pub async fn play(&self, id: &str, options: PlayOptions) -> Result<Playing> {
-        let shared = self.shared();
-        let item = shared.item(id)?;
-        let view = shared.view(&item);
-        let entry = Entry {
-            stream_url: view.stream_url,
-            title: view.name,
-            subtitle_urls: Vec::new(),
-        };
-        start(shared, &[entry], None, options.player.as_deref())
-    }
-
-    /// Starts a player on `entries` in order, the first from `start`
-    /// seconds (`None`: its beginning); `player` as in [`PlayOptions`].
-    pub async fn play_entries(
-        &self,
-        entries: &[Entry],
-        start_at: Option<f64>,
-        player: Option<&str>,
-    ) -> Result<Playing> {
-        start(self.shared(), entries, start_at, player)
-    }
 }
 
-fn start(
-    shared: &Arc<Shared>,
+/// Starts a player on `entries` (see [`crate::Engine::play_entries`]); a
+/// player that fails at once is told on `events`.
+pub(crate) fn start(
+    players: &Players,
+    events: broadcast::Sender<Event>,
+    data_dir: &Path,
     entries: &[Entry],
     start_at: Option<f64>,
     player: Option<&str>,
 ) -> Result<Playing> {
     let configured = match player {
         Some(player) => player.to_string(),
-        None => shared.players.configured(),
+        None => players.configured(),
     };
     let request = Request {
         entries,
@@ -120,7 +93,7 @@ fn start(
     let (program, args) = match launch {
         Launch::Command { program, args, .. } => (program, args),
         Launch::Playlist => {
-            let path = write_playlist(shared, entries)?;
+            let path = write_playlist(data_dir, entries)?;
             ("xdg-open".to_string(), vec![path.to_string_lossy().into_owned()])
         }
     };
@@ -140,7 +113,6 @@ fn start(
     // Reap the child; report a player that dies at once (bad option, no
     // display…). Only the event sender is held: a player that outlives the
     // engine must not keep its data directory locked.
-    let events = shared.events.clone();
     let reported = command.clone();
     let reaper = std::thread::Builder::new()
         .name("spool-player-reaper".to_string())
@@ -167,13 +139,13 @@ fn start(
 
 /// Writes the entries as an `.m3u` playlist in the data directory, named
 /// after its content (playing the same again reuses the file).
-fn write_playlist(shared: &Shared, entries: &[Entry]) -> Result<std::path::PathBuf> {
+fn write_playlist(data_dir: &Path, entries: &[Entry]) -> Result<std::path::PathBuf> {
     use std::hash::{Hash, Hasher};
     let text = command::m3u(entries);
     // A fixed-key hash: the same playlist gets the same name on every run.
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     text.hash(&mut hasher);
-    let dir = shared.config.data_dir.join("playlists");
+    let dir = data_dir.join("playlists");
     let path = dir.join(format!("{:016x}.m3u", hasher.finish()));
     let context = "no player found (mpv, vlc, celluloid, totem) and cannot write a playlist";
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(context, e))?;

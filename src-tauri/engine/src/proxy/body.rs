@@ -16,8 +16,8 @@ use futures_util::Stream;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Empty, Full};
 
+use crate::http_range::Segment;
 use crate::item::{Abort, Readable, ReaderGuard};
-use crate::range::Segment;
 
 /// Bytes read from the store per frame.
 const CHUNK: u64 = 256 * 1024;
@@ -169,9 +169,9 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
+    use crate::byte_ranges::ByteRange;
+    use crate::http_range::{self, Plan, Representation};
     use crate::item::Item;
-    use crate::range::{self, Plan, Representation};
-    use crate::ranges::ByteRange;
     use crate::store::{ItemMeta, ItemSource};
 
     fn item(dir: &tempfile::TempDir, len: u64) -> Arc<Item> {
@@ -250,11 +250,11 @@ mod tests {
             let mut headers = http::HeaderMap::new();
             headers.insert(http::header::RANGE, format!("bytes={header}").parse().unwrap());
             let rep = Representation { len: Some(len), etag: None, last_modified: None };
-            let plan = range::plan(&http::Method::GET, &headers, &rep);
+            let plan = http_range::plan(&http::Method::GET, &headers, &rep);
             let (segments, declared) = match plan {
                 Plan::Full => (vec![Segment::Data(ByteRange::new(0, len))], len),
                 Plan::Partial(r) => (vec![Segment::Data(r)], r.len()),
-                Plan::Multipart(ranges) => range::multipart_layout("B", "video/mp4", &ranges, len),
+                Plan::Multipart(ranges) => http_range::multipart_layout("B", "video/mp4", &ranges, len),
                 Plan::Unsatisfiable => return Ok(()),
                 other => panic!("unexpected plan {other:?}"),
             };

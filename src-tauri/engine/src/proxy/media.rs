@@ -1,5 +1,5 @@
 //! `GET|HEAD /m/<token>/<name>`: plan the response from the request's range
-//! and conditional headers (see [`crate::range`]), then stream it.
+//! and conditional headers (see [`crate::http_range`]), then stream it.
 
 use std::sync::Arc;
 
@@ -7,13 +7,13 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
 use super::body::{self, ItemBody, ProxyBody};
 use super::text;
+use crate::byte_ranges::ByteRange;
 use crate::download;
-use crate::engine::{unix_millis, Shared};
+use crate::engine::{unix_millis, Engine};
+use crate::http_range::{self, Plan, Representation, Segment};
 use crate::item::{Abort, Item};
-use crate::range::{self, Plan, Representation, Segment};
-use crate::ranges::ByteRange;
 
-pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str) -> Response<ProxyBody> {
+pub(super) async fn serve<B>(req: Request<B>, engine: &Engine, token: &str) -> Response<ProxyBody> {
     let method = req.method().clone();
     if method != Method::GET && method != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD");
@@ -22,12 +22,12 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let Some(item) = shared.item_by_token(token) else {
+    let Some(item) = engine.catalog().item_by_token(token) else {
         return text(StatusCode::NOT_FOUND, "no such item");
     };
     // A response holds a reader from the start: the item counts as in use.
     let reader = item.open_reader();
-    touch(shared, &item);
+    touch(engine, &item);
     // Until the origin answers, the length is unknown: wait for it.
     if let Err(abort) = item.wait_probed().await {
         return match abort {
@@ -59,7 +59,7 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
         etag: Some(&etag),
         last_modified,
     };
-    let plan = range::plan(&method, req.headers(), &rep);
+    let plan = http_range::plan(&method, req.headers(), &rep);
 
     let mut builder = Response::builder()
         .header(header::ETAG, &etag)
@@ -83,7 +83,10 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
         Plan::Unsatisfiable => {
             let builder = builder
                 .status(StatusCode::RANGE_NOT_SATISFIABLE)
-                .header(header::CONTENT_RANGE, range::unsatisfied_range(len.unwrap_or(0)))
+                .header(
+                    header::CONTENT_RANGE,
+                    http_range::unsatisfied_range(len.unwrap_or(0)),
+                )
                 .header(header::CONTENT_LENGTH, 0);
             return finish(builder, body::empty());
         }
@@ -96,13 +99,13 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
             let total = len.unwrap_or(r.end);
             builder = builder
                 .header(header::CONTENT_TYPE, &content_type)
-                .header(header::CONTENT_RANGE, range::content_range(r, total));
+                .header(header::CONTENT_RANGE, http_range::content_range(r, total));
             (StatusCode::PARTIAL_CONTENT, vec![Segment::Data(r)], Some(r.len()))
         }
         Plan::Multipart(ranges) => {
             let boundary = crate::token::secret();
             let (segments, total) =
-                range::multipart_layout(&boundary, &content_type, &ranges, len.unwrap_or(0));
+                http_range::multipart_layout(&boundary, &content_type, &ranges, len.unwrap_or(0));
             builder = builder.header(
                 header::CONTENT_TYPE,
                 format!("multipart/byteranges; boundary={boundary}"),
@@ -124,7 +127,7 @@ pub(super) async fn serve<B>(req: Request<B>, shared: &Arc<Shared>, token: &str)
 
 /// Records the access for eviction order; saved at once when the item's
 /// download is over (no checkpoint would save it), at most once a minute.
-fn touch(shared: &Arc<Shared>, item: &Arc<Item>) {
+fn touch(engine: &Engine, item: &Arc<Item>) {
     let now = unix_millis();
     let stale = {
         let mut st = item.lock();
@@ -133,11 +136,10 @@ fn touch(shared: &Arc<Shared>, item: &Arc<Item>) {
         stale
     };
     if stale {
-        let (shared, item) = (shared.clone(), item.clone());
-        shared
-            .tasks
-            .clone()
-            .spawn(async move { download::save(&shared, &item).await });
+        let (catalog, item) = (engine.catalog().clone(), item.clone());
+        engine
+            .tasks()
+            .spawn(async move { download::save(&catalog, &item).await });
     }
 }
 

@@ -3,6 +3,7 @@
 //! pages), and routes to the media endpoint or the control API.
 
 pub mod body;
+pub mod control;
 mod media;
 
 use std::convert::Infallible;
@@ -17,17 +18,16 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::control;
-use crate::engine::Shared;
+use crate::engine::Engine;
 use crate::pairing::{self, OriginKind};
 pub use body::ProxyBody;
 
 /// Connections served at once; more wait in the kernel's accept queue.
 const MAX_CONNECTIONS: usize = 512;
 
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(crate) async fn serve(listener: TcpListener, engine: Engine) {
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let cancel = shared.cancel.clone();
+    let cancel = engine.cancel().clone();
     loop {
         let permit = tokio::select! {
             permit = limit.clone().acquire_owned() => match permit {
@@ -49,14 +49,14 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             () = cancel.cancelled() => return,
         };
         let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        let tasks = shared.tasks.clone();
+        let engine = engine.clone();
+        let tasks = engine.tasks().clone();
         tasks.spawn(async move {
             let _permit = permit;
-            let cancel = shared.cancel.clone();
+            let cancel = engine.cancel().clone();
             let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(req, &shared).await) }
+                let engine = engine.clone();
+                async move { Ok::<_, Infallible>(handle(req, &engine).await) }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -74,17 +74,17 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Response<ProxyBody> {
-    if let Err((status, why)) = check_caller(&req, shared.port) {
+async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<ProxyBody> {
+    if let Err((status, why)) = check_caller(&req, engine.server().port) {
         return text(status, why);
     }
     let path = req.uri().path().to_string();
     if is_api(&path) {
-        return control::handle(req, shared).await;
+        return control::handle(req, engine).await;
     }
     if let Some(rest) = path.strip_prefix("/m/") {
         let token = rest.split('/').next().unwrap_or_default().to_string();
-        return media::serve(req, shared, &token).await;
+        return media::serve(req, engine, &token).await;
     }
     text(StatusCode::NOT_FOUND, "not found")
 }

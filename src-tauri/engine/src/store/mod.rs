@@ -15,8 +15,10 @@
 //! Identity and state are separate files so that a damaged state file loses
 //! only progress: the item can be probed again from its identity. A damaged
 //! identity is rebuilt from the copy in the state file; with both damaged
-//! the item is listed as failed until removed (see [`crate::salvage`]).
+//! the item is listed as failed until removed (see [`salvage`]).
 //! `state.json` never claims bytes that were not fsynced before it was written.
+
+mod salvage;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -25,9 +27,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::byte_ranges::RangeSet;
 use crate::error::{Error, Result};
-use crate::ranges::RangeSet;
-use crate::salvage;
 
 /// What never changes about an item (`item.json`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! file, a damaged item listed as failed (so its bytes count and it can be
 //! removed), or nothing at all (removed).
 
-use crate::store::{ItemMeta, ItemSource, StateFile};
+use super::{ItemMeta, ItemSource, StateFile};
 
 /// One metadata file as read from disk.
 #[derive(Debug, Clone, PartialEq, Eq)]

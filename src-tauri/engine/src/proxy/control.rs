@@ -2,8 +2,6 @@
 //! token (from `engine.json`) is checked before routing, so unknown paths
 //! say 401 too. Errors are `{code, message}`.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
@@ -13,11 +11,11 @@ use hyper::body::Incoming;
 use serde::{Deserialize, Serialize};
 use tokio_stream::wrappers::BroadcastStream;
 
-use crate::engine::{Engine, Shared};
+use super::body::{self, ProxyBody};
+use crate::engine::Engine;
 use crate::error::Error;
 use crate::item::Abort;
 use crate::pairing::{self, Access, OriginKind, Presented, Route};
-use crate::proxy::body::{self, ProxyBody};
 
 /// Largest request body accepted: an add request is a URL and a few
 /// headers, or the text of a local playlist (up to a listing's bound).
@@ -70,7 +68,7 @@ pub struct ApiError {
     pub item: Option<String>,
 }
 
-pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Response<ProxyBody> {
+pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<ProxyBody> {
     let method = req.method().clone();
     let path = req.uri().path().trim_end_matches('/').to_string();
     let segments: Vec<&str> = path.split('/').skip(2).collect(); // after "", "api"
@@ -78,9 +76,10 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
         .headers()
         .get(header::ORIGIN)
         .map(|o| o.to_str().unwrap_or("null"));
-    let origin = pairing::origin_kind(origin, shared.port);
-    let presented = shared.pairings.presented(bearer(&req), &shared.control_token);
-    let engine = Engine::from_shared(shared.clone());
+    let origin = pairing::origin_kind(origin, engine.server().port);
+    let presented = engine
+        .pairing_book()
+        .presented(bearer(&req), &engine.server().control_token);
     let route = Route::of(&method, &segments);
     match pairing::decide(&origin, &presented, route) {
         // A paired token plays with the engine's own player: a play request
@@ -93,7 +92,7 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
             )
         }
         Access::Full | Access::Paired => {}
-        Access::Pairing => return pair(req, &engine, &origin, &segments).await,
+        Access::Pairing => return pair(req, engine, &origin, &segments).await,
         Access::Unauthorized => {
             let mut response = error(
                 StatusCode::UNAUTHORIZED,
@@ -194,7 +193,7 @@ pub(crate) async fn handle(req: Request<Incoming>, shared: &Arc<Shared>) -> Resp
             "front" => result(engine.move_to_front(id)),
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
         },
-        (Method::GET, ["events"]) => events(shared),
+        (Method::GET, ["events"]) => events(engine),
         (Method::GET, ["pairings"]) => json(StatusCode::OK, &engine.pairings()),
         (Method::POST, ["pairings", request, "confirm"]) => result(engine.confirm_pairing(request)),
         (Method::POST, ["pairings", request, "refuse"]) => match engine.refuse_pairing(request) {
@@ -303,9 +302,9 @@ fn invalid_json(e: serde_json::Error) -> Response<ProxyBody> {
 }
 
 /// `GET /api/events`: server-sent events, one JSON [`crate::Event`] each.
-fn events(shared: &Arc<Shared>) -> Response<ProxyBody> {
-    let cancel = shared.cancel.clone();
-    let stream = BroadcastStream::new(shared.events.subscribe())
+fn events(engine: &Engine) -> Response<ProxyBody> {
+    let cancel = engine.cancel().clone();
+    let stream = BroadcastStream::new(engine.subscribe())
         .take_until(async move { cancel.cancelled().await })
         .map(|event| {
             let line = match event {

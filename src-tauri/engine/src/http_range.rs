@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderName, HeaderValue, Method};
 
-use crate::ranges::ByteRange;
+use crate::byte_ranges::ByteRange;
 
 /// A `Range` with more specs than this is ignored (served 200): RFC 9110 §14.2
 /// lets a server ignore ranges that look like a denial-of-service attempt.

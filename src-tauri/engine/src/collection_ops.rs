@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use super::{Collection, CollectionView};
-use crate::engine::{unix_millis, validate_url, AddOptions, Engine};
+use crate::collection::{Collection, CollectionView};
+use crate::engine::{unix_millis, AddOptions, Engine};
 use crate::error::{Error, Result};
 use crate::events::ItemView;
+use crate::input::{parse_headers, validate_url};
 use crate::listing::{self, ListingError, Skipped};
 
 /// Origin probes under way at once while a collection's entries are added.
@@ -70,19 +71,19 @@ impl Engine {
     /// files (and their subtitles) as an item with `headers`. Adding the same
     /// listing again returns the same collection; new entries join it.
     pub async fn add_listing(&self, url: &str, headers: &[String]) -> Result<CollectionAdded> {
-        let shared = self.shared();
+        let downloader = self.downloader();
         let source_url = validate_url(url)?;
         let page = reqwest::Url::parse(&source_url).map_err(|e| Error::InvalidUrl {
             url: url.to_string(),
             reason: e.to_string(),
         })?;
-        let parsed_headers = crate::engine::parse_headers(headers)?;
-        let (client, timeout) = (shared.client.clone(), shared.config.origin_timeout);
-        let fetch = shared.downloads.spawn(&shared.tasks, async move {
+        let parsed_headers = parse_headers(headers)?;
+        let (client, timeout) = (downloader.client.clone(), downloader.config.origin_timeout);
+        let fetch = downloader.thread.spawn(&downloader.tasks, async move {
             listing::fetch::fetch(&client, &page, &parsed_headers, timeout).await
         });
         let listing = fetch.await.map_err(|_| Error::ShuttingDown)??;
-        let listing = listing.bound(shared.config.max_listing_entries);
+        let listing = listing.bound(downloader.config.max_listing_entries);
         self.add_entries(&source_url, listing, headers).await
     }
 
@@ -105,7 +106,7 @@ impl Engine {
         if text.len() > listing::MAX_PAGE {
             return Err(ListingError::TooLarge.into());
         }
-        crate::engine::parse_headers(headers)?;
+        parse_headers(headers)?;
         let format = listing::detect(&page, None, text.as_bytes())?;
         if !matches!(format, listing::Format::M3u | listing::Format::Pls) {
             return Err(ListingError::NotAListing(
@@ -113,8 +114,8 @@ impl Engine {
             )
             .into());
         }
-        let listing =
-            listing::parse(format, &page, text.as_bytes())?.bound(self.shared().config.max_listing_entries);
+        let listing = listing::parse(format, &page, text.as_bytes())?
+            .bound(self.downloader().config.max_listing_entries);
         self.add_entries(file_url, listing, headers).await
     }
 
@@ -126,7 +127,7 @@ impl Engine {
         listing: listing::Listing,
         headers: &[String],
     ) -> Result<CollectionAdded> {
-        let shared = self.shared();
+        let catalog = self.catalog();
         // Media entries and their subtitles, added a few at a time, in order.
         let jobs: Vec<(usize, Option<usize>, String)> = listing
             .entries
@@ -163,11 +164,11 @@ impl Engine {
                 }),
             }
         }
-        let mut collection = shared
+        let mut collection = catalog
             .collections
             .by_source(source_url)
             .unwrap_or_else(|| Collection {
-                id: shared.collections.new_id(),
+                id: catalog.collections.new_id(),
                 name: listing.name.clone(),
                 source_url: source_url.to_string(),
                 items: Vec::new(),
@@ -192,7 +193,7 @@ impl Engine {
             }
         }
         collection.items = items;
-        shared.collections.put(collection.clone())?;
+        catalog.collections.put(collection.clone())?;
         // Views again: they now carry the collection.
         let items = collection
             .items
@@ -212,7 +213,7 @@ impl Engine {
     /// Every collection, members that are gone left out.
     pub fn collections(&self) -> Vec<CollectionView> {
         self.forget_gone();
-        self.shared()
+        self.catalog()
             .collections
             .list()
             .iter()
@@ -222,16 +223,16 @@ impl Engine {
 
     pub fn collection(&self, id: &str) -> Result<CollectionView> {
         self.forget_gone();
-        Ok(CollectionView::from(&self.shared().collections.get(id)?))
+        Ok(CollectionView::from(&self.catalog().collections.get(id)?))
     }
 
     /// The subtitle items of a video item, if it has any.
     pub fn subtitles_of(&self, item: &str) -> Vec<String> {
-        let shared = self.shared();
-        let Some(cid) = shared.collections.of(item) else {
+        let catalog = self.catalog();
+        let Some(cid) = catalog.collections.of(item) else {
             return Vec::new();
         };
-        shared
+        catalog
             .collections
             .get(&cid)
             .ok()
@@ -255,7 +256,7 @@ impl Engine {
 
     /// Removes every member of a collection, then the collection.
     pub async fn remove_collection(&self, id: &str) -> Result<()> {
-        let collection = self.shared().collections.get(id)?;
+        let collection = self.catalog().collections.get(id)?;
         for member in collection.members() {
             match self.remove(member).await {
                 Ok(()) | Err(Error::NotFound(_)) => {}
@@ -296,7 +297,7 @@ impl Engine {
         F: Fn(Engine, String) -> Fut,
         Fut: std::future::Future<Output = Result<()>>,
     {
-        let collection = self.shared().collections.get(id)?;
+        let collection = self.catalog().collections.get(id)?;
         for member in collection.members() {
             match action(self.clone(), member.clone()).await {
                 Ok(()) | Err(Error::NotFound(_)) => {}
@@ -307,9 +308,9 @@ impl Engine {
     }
 
     fn forget_gone(&self) {
-        let shared = self.shared();
-        let items = shared.items();
-        if let Err(e) = shared.collections.retain_items(|id| items.contains_key(id)) {
+        let catalog = self.catalog();
+        let items = catalog.items();
+        if let Err(e) = catalog.collections.retain_items(|id| items.contains_key(id)) {
             tracing::warn!("{e}");
         }
     }
