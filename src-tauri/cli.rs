@@ -84,6 +84,10 @@ enum Command {
         /// Items downloading at once; the others wait, queued (default 3).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256), value_name = "N")]
         max_active: Option<u16>,
+        /// Remove watched items this many days after they were watched
+        /// (pinned ones are kept; 0: at the next cache check; default: never).
+        #[arg(long, value_name = "DAYS")]
+        remove_watched_after: Option<u32>,
     },
     /// Add a URL to the running engine; prints its stream URL. A directory
     /// listing or playlist (a URL, or a local .m3u/.pls file) becomes a
@@ -263,6 +267,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
             rate_limit,
             player,
             max_active,
+            remove_watched_after,
         } => {
             let mut config = Config::new(data_dir);
             if let Some(cap) = cache_cap {
@@ -275,6 +280,7 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
                 config.connections_per_item = usize::from(n);
             }
             config.rate_limit = rate_limit.filter(|r| *r > 0);
+            config.remove_watched_after_days = remove_watched_after;
             if let Some(n) = max_active {
                 config.max_active = usize::from(n);
             }

@@ -98,6 +98,7 @@ impl Settings {
             connections_per_item: self.connections_per_item,
             rate_limit: self.rate_limit,
             max_active: self.max_active,
+            remove_watched_after_days: current.remove_watched_after_days,
         }
     }
 
@@ -377,6 +378,7 @@ mod tests {
             connections_per_item: 1,
             rate_limit: None,
             max_active: 3,
+            remove_watched_after_days: Some(3),
         };
         let settings = Settings {
             cache_cap: 5 << 30,
@@ -393,6 +395,7 @@ mod tests {
                 connections_per_item: 8,
                 rate_limit: Some(1 << 20),
                 max_active: 5,
+                remove_watched_after_days: Some(3),
             }
         );
     }

@@ -14,3 +14,4 @@ mod play;
 mod playback;
 mod relink;
 mod util;
+mod watch;

@@ -37,6 +37,27 @@ pub struct Usage {
     pub evictable: bool,
 }
 
+/// A watched item as the clean-up of watched items sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watched {
+    pub id: String,
+    /// Unix milliseconds it became watched.
+    pub watched_at: u64,
+    /// Pinned, or being read.
+    pub keep: bool,
+}
+
+/// The watched items to remove at `now` (Unix milliseconds) when they go
+/// `after_days` days after they were watched.
+pub fn expired_watched(watched: &[Watched], now: u64, after_days: u32) -> Vec<String> {
+    let after = u64::from(after_days) * 24 * 60 * 60 * 1000;
+    watched
+        .iter()
+        .filter(|w| !w.keep && now.saturating_sub(w.watched_at) >= after)
+        .map(|w| w.id.clone())
+        .collect()
+}
+
 /// The items to evict, oldest access first, until `cap` holds; `None` when
 /// even evicting every evictable item would not be enough.
 pub fn choose_evictions(usage: &[Usage], cap: u64) -> (Vec<String>, bool) {
@@ -101,6 +122,10 @@ pub(crate) async fn run(cache: Arc<Cache>, cancel: CancellationToken) {
 /// Checks the cap and the free space once: evicts, holds or releases.
 pub(crate) async fn enforce(cache: &Cache) {
     let _one_at_a_time = cache.enforcing.lock().await;
+    // Watched items whose time is up go first: they make room too.
+    if let Some(days) = cache.limits.get().remove_watched_after_days {
+        remove_watched(cache, days).await;
+    }
     let items: Vec<Arc<Item>> = cache.catalog.items().values().cloned().collect();
     let store = cache.catalog.store.clone();
     let ids: Vec<String> = items.iter().map(|i| i.id().to_string()).collect();
@@ -171,6 +196,30 @@ pub(crate) async fn enforce(cache: &Cache) {
         };
         let hold = hold_reason(&mut item.lock(), &space, &limits, fits);
         set_hold(&cache.catalog, item, hold);
+    }
+}
+
+/// Removes the watched items whose time is up.
+async fn remove_watched(cache: &Cache, days: u32) {
+    let items: Vec<Arc<Item>> = cache.catalog.items().values().cloned().collect();
+    let watched: Vec<Watched> = items
+        .iter()
+        .filter_map(|item| {
+            let st = item.lock();
+            let playback = &st.meta.playback;
+            let watched_at = playback.watched_at.filter(|_| playback.watched)?;
+            Some(Watched {
+                id: item.id().to_string(),
+                watched_at,
+                keep: st.meta.pinned || item.in_use(),
+            })
+        })
+        .collect();
+    for id in expired_watched(&watched, crate::engine::unix_millis(), days) {
+        if let Ok(item) = cache.catalog.item(&id) {
+            tracing::info!("removing item {id}: watched more than {days} days ago");
+            let _ = remove_item(&cache.catalog, &cache.queue, &item, RemoveReason::Watched).await;
+        }
     }
 }
 
@@ -314,6 +363,36 @@ mod tests {
             bytes,
             last_access,
             evictable,
+        }
+    }
+
+    #[test]
+    fn watched_items_go_after_their_days_unless_kept() {
+        const DAY: u64 = 24 * 60 * 60 * 1000;
+        let w = |id: &str, watched_at: u64, keep: bool| Watched {
+            id: id.to_string(),
+            watched_at,
+            keep,
+        };
+        let watched = [
+            w("old", 0, false),
+            w("pinned", 0, true),
+            w("recent", 10 * DAY - 1, false),
+            w("edge", 3 * DAY, false),
+        ];
+        // (now, days) → removed
+        let table: &[(u64, u32, &[&str])] = &[
+            (10 * DAY, 7, &["old", "edge"]),
+            (10 * DAY, 10, &["old"]),
+            (10 * DAY, 0, &["old", "recent", "edge"]),
+            (0, 1, &[]),
+        ];
+        for (now, days, want) in table {
+            assert_eq!(
+                expired_watched(&watched, *now, *days),
+                *want,
+                "{days} days at {now}"
+            );
         }
     }
 

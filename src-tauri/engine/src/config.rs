@@ -18,6 +18,9 @@ pub struct Config {
     pub connections_per_item: usize,
     /// Bytes per second for all downloads together; `None`: unlimited.
     pub rate_limit: Option<u64>,
+    /// Watched items are removed this many days after they were watched
+    /// (pinned ones are kept); `None`: never.
+    pub remove_watched_after_days: Option<u32>,
     /// Items downloading at once; the others are queued (see `queue`).
     pub max_active: usize,
     /// Media entries taken from one listing (at most `MAX_LISTING_MEDIA`).
@@ -44,6 +47,8 @@ pub struct Limits {
     pub connections_per_item: usize,
     pub rate_limit: Option<u64>,
     pub max_active: usize,
+    #[serde(default)]
+    pub remove_watched_after_days: Option<u32>,
 }
 
 impl Config {
@@ -54,6 +59,7 @@ impl Config {
             connections_per_item: self.connections_per_item,
             rate_limit: self.rate_limit,
             max_active: self.max_active,
+            remove_watched_after_days: self.remove_watched_after_days,
         }
     }
 }
@@ -76,6 +82,7 @@ impl Config {
             min_free: GIB,
             connections_per_item: 4,
             rate_limit: None,
+            remove_watched_after_days: None,
             max_active: DEFAULT_MAX_ACTIVE,
             max_listing_entries: MAX_LISTING_MEDIA,
             stall_timeout: Duration::from_secs(30),

@@ -433,17 +433,20 @@ impl Engine {
         self.parts.players.set_configured(command)
     }
 
-    /// Starts a player on item `id`; returns at once with its process id.
+    /// Starts a player on item `id`, at its saved position unless
+    /// `options.from_start` (or the position is near either end); returns
+    /// at once with its process id.
     pub async fn play(&self, id: &str, options: PlayOptions) -> Result<Playing> {
         let catalog = &self.parts.catalog;
         let item = catalog.item(id)?;
         let view = catalog.view(&item);
+        let start_at = view.playback.resume_at.filter(|_| !options.from_start);
         let entry = Entry {
             stream_url: view.stream_url,
             title: view.name,
             subtitle_urls: Vec::new(),
         };
-        self.start_player(&[entry], None, options.player.as_deref())
+        self.start_player(&[entry], start_at, options.player.as_deref())
     }
 
     /// Starts a player on `entries` in order, the first from `start`
@@ -464,14 +467,13 @@ impl Engine {
         player: Option<&str>,
     ) -> Result<Playing> {
         let parts = &self.parts;
-        player::start(
-            &parts.players,
-            parts.catalog.sender(),
-            &parts.data_dir,
-            entries,
-            start_at,
-            player,
-        )
+        let watch = player::Watch {
+            catalog: parts.catalog.clone(),
+            port: parts.server.port,
+            tasks: parts.tasks.clone(),
+            cancel: parts.cancel.clone(),
+        };
+        player::start(&parts.players, &watch, &parts.data_dir, entries, start_at, player)
     }
 }
 

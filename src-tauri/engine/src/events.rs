@@ -29,7 +29,7 @@ impl ItemState {
 
 /// One item as `spool ls --json` prints it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemView {
     pub id: String,
     pub source_url: String,
@@ -46,6 +46,40 @@ pub struct ItemView {
     /// paired with one), if any.
     #[serde(default)]
     pub collection: Option<String>,
+    /// Where it was left, as fields of the item (`position`, …).
+    #[serde(flatten)]
+    pub playback: PlaybackView,
+}
+
+/// An item's playback as scripts and the window see it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlaybackView {
+    /// Seconds into the item where a followed player was last seen; `None`
+    /// if none was.
+    pub position: Option<f64>,
+    /// Seconds, as a player told it; `None` while unknown.
+    pub duration: Option<f64>,
+    /// Played to its end or to 90 %.
+    pub watched: bool,
+    /// Where Play starts (seconds): the position unless it is near either
+    /// end; `None`: the beginning.
+    pub resume_at: Option<f64>,
+    /// Unix milliseconds of the last position recorded.
+    pub last_played: Option<u64>,
+}
+
+impl PlaybackView {
+    pub fn of(playback: &crate::player::progress::Playback) -> Self {
+        PlaybackView {
+            position: playback.position(),
+            duration: playback.duration(),
+            watched: playback.watched,
+            resume_at: playback.resume_at(),
+            last_played: playback.last_played,
+        }
+    }
 }
 
 /// Why an item left the cache.
@@ -57,6 +91,8 @@ pub enum RemoveReason {
     User,
     /// Evicted to keep the cache under its cap.
     Evicted,
+    /// Removed a set time after it was watched.
+    Watched,
 }
 
 /// A change to the cache. Receivers can lag (a broadcast channel drops the

@@ -339,6 +339,7 @@ impl Item {
             pinned: st.meta.pinned,
             error: st.reason(),
             collection: None,
+            playback: crate::events::PlaybackView::of(&st.meta.playback),
         }
     }
 

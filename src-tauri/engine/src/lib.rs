@@ -43,7 +43,7 @@ pub use collection_ops::{Added, CollectionAdded};
 pub use config::{Config, Limits};
 pub use engine::{AddOptions, Engine, EngineInfo};
 pub use error::{Error, Result};
-pub use events::{Event, ItemState, ItemView, RemoveReason};
+pub use events::{Event, ItemState, ItemView, PlaybackView, RemoveReason};
 pub use player::{Entry, PlayOptions, Playing};
 pub use playlist::PlaylistEntry;
 

@@ -1,16 +1,23 @@
 //! Starting a player on an item (or a playlist of them) for the CLI, the
-//! control API and the desktop.
+//! control API and the desktop, and following where it is.
 //!
-//! `command` decides, purely, which program runs with which arguments; this
-//! module carries it out: it spawns the player with no shell and no
-//! terminal, reaps it, and reports a player that exits with an error at
-//! once as [`Event::PlayerFailed`].
+//! `command` decides, purely, which program runs with which arguments;
+//! `progress` holds the rules of resuming and watching. This module carries
+//! them out: it spawns the player with no shell and no terminal, reaps it,
+//! reports a player that exits with an error at once as
+//! [`Event::PlayerFailed`], and follows its position: an mpv through its IPC
+//! socket (`mpv`), any other player through MPRIS (`mpris`), both saving
+//! through `follow`.
 
 mod command;
+mod follow;
+pub mod mpris;
+pub mod mpv;
 pub mod progress;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
@@ -21,6 +28,8 @@ pub use command::{
     describe, on_path, resolve, split_command, CommandError, Entry, Kind, Launch, Request, KNOWN_PLAYERS,
     URL_PLACEHOLDER,
 };
+
+pub(crate) use follow::Watch;
 
 use crate::error::{Error, Result};
 use crate::events::Event;
@@ -54,6 +63,8 @@ pub struct Playing {
 pub(crate) struct Players {
     /// The configured player command; empty: none.
     configured: RwLock<String>,
+    /// The MPRIS follower runs (from the first player that is not mpv on).
+    mpris: AtomicBool,
 }
 
 impl Players {
@@ -71,30 +82,54 @@ impl Players {
 
 /// Starts a player on `entries` (see [`crate::Engine::play_entries`]); a
 /// player that fails at once is told on `events`.
+/// Starts a player on `entries` (see [`crate::Engine::play_entries`]); a
+/// player that fails at once is told on `events`, one that can be followed
+/// is (see `watch`).
 pub(crate) fn start(
     players: &Players,
-    events: broadcast::Sender<Event>,
+    watch: &Watch,
     data_dir: &Path,
     entries: &[Entry],
     start_at: Option<f64>,
     player: Option<&str>,
 ) -> Result<Playing> {
+    let events: broadcast::Sender<Event> = watch.catalog.sender();
     let configured = match player {
         Some(player) => player.to_string(),
         None => players.configured(),
     };
-    let request = Request {
+    let path_var = std::env::var_os("PATH");
+    let exists = |p: &str| on_path(p, path_var.as_deref());
+    let plain = Request {
         entries,
         start: start_at,
         ipc_socket: None,
     };
-    let path_var = std::env::var_os("PATH");
-    let launch = resolve(&configured, &request, |p| on_path(p, path_var.as_deref()))?;
-    let (program, args) = match launch {
-        Launch::Command { program, args, .. } => (program, args),
+    let mut launch = resolve(&configured, &plain, exists)?;
+    // An mpv gets a socket to be followed on.
+    let mut socket = None;
+    if matches!(launch, Launch::Command { kind: Kind::Mpv, .. }) {
+        match mpv::socket_dir() {
+            Ok(dir) => {
+                let path = mpv::socket_path(&dir);
+                let request = Request {
+                    ipc_socket: Some(&path),
+                    ..plain
+                };
+                launch = resolve(&configured, &request, exists)?;
+                socket = Some(path);
+            }
+            Err(e) => {
+                tracing::warn!("no private directory for mpv's socket ({e}); its position is not followed")
+            }
+        }
+    }
+    let (program, args, kind) = match launch {
+        Launch::Command { program, args, kind } => (program, args, kind),
         Launch::Playlist => {
             let path = write_playlist(data_dir, entries)?;
-            ("xdg-open".to_string(), vec![path.to_string_lossy().into_owned()])
+            let args = vec![path.to_string_lossy().into_owned()];
+            ("xdg-open".to_string(), args, Kind::Other)
         }
     };
     let command = describe(&program, &args);
@@ -110,6 +145,18 @@ pub(crate) fn start(
         })?;
     let pid = child.id();
     tracing::info!("started `{command}` (pid {pid})");
+    match socket {
+        Some(socket) => {
+            watch.tasks.spawn(mpv::follow(watch.clone(), socket));
+        }
+        // Another player may publish MPRIS: one follower serves them all.
+        None if kind != Kind::Mpv => {
+            if !players.mpris.swap(true, Ordering::SeqCst) {
+                watch.tasks.spawn(mpris::follow(watch.clone()));
+            }
+        }
+        None => {}
+    }
     // Reap the child; report a player that dies at once (bad option, no
     // display…). Only the event sender is held: a player that outlives the
     // engine must not keep its data directory locked.

@@ -72,6 +72,8 @@ pub struct ItemMeta {
     pub last_access: u64,
     /// Bytes per second for this item's downloads; `None`: unlimited.
     pub rate_limit: Option<u64>,
+    /// Where its player was last seen, and whether it was watched.
+    pub playback: crate::player::progress::Playback,
 }
 
 /// `state.json`: the progress, and a copy of the identity so that a damaged
