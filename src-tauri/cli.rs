@@ -136,10 +136,11 @@ enum Command {
         /// The id of an item or a collection, as `spool ls` shows it.
         id: String,
     },
-    /// Start a player on an item (through the running engine, which follows
-    /// it); prints the player's process id and returns at once.
+    /// Start a player on an item, at its saved position (through the
+    /// running engine, which follows it); prints the player's process id
+    /// and returns at once. A collection continues at its first unwatched item.
     Play {
-        /// The item's id, as `spool ls` shows it.
+        /// The id of an item or a collection, as `spool ls` shows it.
         id: String,
         /// The player command, e.g. 'mpv --fs' (default: the engine's).
         #[arg(long, value_name = "CMD")]
@@ -314,7 +315,11 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
         } => {
             let body = serde_json::to_value(PlayOptions { player, from_start })?;
             let playing: Playing = Api::find(data_dir)?
-                .call(reqwest::Method::POST, &format!("items/{id}/play"), Some(body))
+                .call(
+                    reqwest::Method::POST,
+                    &format!("{}/{id}/play", kind(&id)),
+                    Some(body),
+                )
                 .await?;
             println!("{}", playing.pid);
             Ok(())

@@ -11,6 +11,7 @@ mod catalog;
 pub mod collection;
 pub mod collection_ops;
 pub mod config;
+pub mod continue_watching;
 pub mod disk;
 pub mod download;
 pub mod engine;

@@ -158,6 +158,14 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
             Err(e) => engine_error(&e),
         },
+        (Method::POST, ["collections", id, "play"]) => {
+            // Its first unwatched item, at its position (see continue_watching).
+            let options: crate::PlayOptions = match read_json_or_default(req).await {
+                Ok(options) => options,
+                Err(response) => return response,
+            };
+            result(engine.play_collection(id, options).await)
+        }
         (Method::POST, ["collections", id, action]) => match *action {
             "pin" => result(engine.set_collection_pinned(id, true).await),
             "unpin" => result(engine.set_collection_pinned(id, false).await),
