@@ -21,7 +21,8 @@ export const commands = {
    * `not_the_same_file` when the URL is another file. */
   relinkItem: (id: string, url: string) => invoke<UiItem>("relink_item", { id, url }),
   /** Returns the command that was started. */
-  playItem: (id: string) => invoke<string>("play_item", { id }),
+  /** At the saved position unless `fromStart`. */
+  playItem: (id: string, fromStart = false) => invoke<string>("play_item", { id, fromStart }),
   pauseItem: (id: string) => invoke<UiItem>("pause_item", { id }),
   resumeItem: (id: string) => invoke<UiItem>("resume_item", { id }),
   pinItem: (id: string, pinned: boolean) => invoke<UiItem>("pin_item", { id, pinned }),

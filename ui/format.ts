@@ -28,6 +28,16 @@ export function formatRate(bytesPerSecond: number): string {
   return `${formatSize(bytesPerSecond)}/s`;
 }
 
+/** A position in a video, as players show it: `0:07`, `41:12`, `1:02:03`
+ * (seconds rounded down). */
+export function formatClock(seconds: number): string {
+  const total = Number.isFinite(seconds) && seconds > 0 ? Math.floor(seconds) : 0;
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
 /** Percent done, rounded down (as the tray), or null when the size is unknown. */
 export function percent(downloaded: number, size: number | null): number | null {
   if (size === null) return null;

@@ -219,7 +219,8 @@ async function act(id: string, action: string, row: HTMLElement): Promise<void> 
   try {
     switch (action) {
       case "play":
-        toast(`Playing with ${await commands.playItem(id)}`);
+      case "play-from-start":
+        toast(`Playing with ${await commands.playItem(id, action === "play-from-start")}`);
         break;
       case "pause":
         upsert(await commands.pauseItem(id));
@@ -257,7 +258,7 @@ async function act(id: string, action: string, row: HTMLElement): Promise<void> 
         break;
     }
   } catch (e) {
-    banner(action === "play" ? `Cannot play: ${errorMessage(e)}` : errorMessage(e));
+    banner(action === "play" || action === "play-from-start" ? `Cannot play: ${errorMessage(e)}` : errorMessage(e));
   }
 }
 

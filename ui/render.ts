@@ -111,6 +111,7 @@ function buildRow(view: RowView): HTMLLIElement {
   name.title = view.title;
   head.appendChild(name);
   if (view.pinned) head.appendChild(el("span", "pin-badge", "Pinned"));
+  if (view.watched) head.appendChild(el("span", "watched-badge", "✓ Watched"));
   const stateBadge = el("span");
   stateBadge.dataset.role = "state";
   head.appendChild(stateBadge);

@@ -3,7 +3,7 @@
 // Pure, unit-tested in tests/row.test.ts.
 import type { UiEvent } from "./bindings/UiEvent.ts";
 import type { UiItem } from "./bindings/UiItem.ts";
-import { formatRate, formatSize, hostOf, percent, STATE_LABEL } from "./format.ts";
+import { formatClock, formatRate, formatSize, hostOf, percent, STATE_LABEL } from "./format.ts";
 
 type Progress = Extract<UiEvent, { type: "progress" }>;
 
@@ -28,6 +28,8 @@ export interface RowView {
   /** The name's tooltip: the source URL. */
   title: string;
   pinned: boolean;
+  /** Played to its end (or 90 %): the row shows a mark. */
+  watched: boolean;
   state: UiItem["state"];
   stateLabel: string;
   bar: Bar;
@@ -58,7 +60,14 @@ export function bar(item: UiItem): Bar {
 }
 
 export function actions(item: UiItem): ActionButton[] {
-  const out: ActionButton[] = [{ label: "▶ Play", action: "play", cls: "primary small" }];
+  // A saved position: Play resumes there, and playing from the start is offered.
+  const out: ActionButton[] =
+    item.resume_at === null
+      ? [{ label: "▶ Play", action: "play", cls: "primary small" }]
+      : [
+          { label: `▶ Resume at ${formatClock(item.resume_at)}`, action: "play", cls: "primary small" },
+          { label: "Play from start", action: "play-from-start", cls: "ghost small" },
+        ];
   if (item.state === "paused") out.push({ label: "Resume", action: "resume", cls: "ghost small" });
   else if (item.state === "failed") {
     out.push({ label: "Retry", action: "resume", cls: "ghost small" });
@@ -83,6 +92,7 @@ export function rowView(item: UiItem, rate: number): RowView {
     name: item.name,
     title: item.source_url,
     pinned: item.pinned,
+    watched: item.watched,
     state: item.state,
     stateLabel: STATE_LABEL[item.state],
     bar: bar(item),
@@ -104,6 +114,7 @@ export function patchable(shown: RowView, next: RowView): boolean {
     shown.name === next.name &&
     shown.title === next.title &&
     shown.pinned === next.pinned &&
+    shown.watched === next.watched &&
     shown.error?.text === next.error?.text &&
     shown.error?.failed === next.error?.failed &&
     shown.actions.length === next.actions.length &&

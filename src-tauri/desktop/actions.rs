@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 
 use serde::Serialize;
-use spool_engine::{ItemState, PlayOptions};
+use spool_engine::{ItemState, ItemView, PlayOptions};
 use tauri::{AppHandle, Emitter, Manager};
 
 use super::events::{UiEvent, UI_EVENT};
@@ -49,11 +49,21 @@ impl From<spool_engine::Error> for UiError {
     }
 }
 
-/// Starts the player for item `id` (the engine follows it and reports a
-/// player that fails at once); returns the command that was run.
+/// Starts the player for item `id` at its saved position (the engine
+/// follows it and reports a player that fails at once); returns the command
+/// that was run.
 pub async fn play(app: &AppHandle, id: &str) -> Result<String, UiError> {
+    play_with(app, id, false).await
+}
+
+/// [`play`], or from the beginning when `from_start`.
+pub async fn play_with(app: &AppHandle, id: &str, from_start: bool) -> Result<String, UiError> {
     let engine = app.state::<Desktop>().engine.clone();
-    let playing = engine.play(id, PlayOptions::default()).await?;
+    let options = PlayOptions {
+        from_start,
+        ..PlayOptions::default()
+    };
+    let playing = engine.play(id, options).await?;
     Ok(playing.command)
 }
 
@@ -111,10 +121,19 @@ pub async fn pause_or_resume_all(app: &AppHandle, pause: bool) {
 
 /// Removes unpinned items that are not downloading; returns how many.
 pub async fn clear_cache(app: &AppHandle) -> usize {
+    clear(app, menu::clearable).await
+}
+
+/// Removes the watched items "Clear cache" would; returns how many.
+pub async fn clear_watched(app: &AppHandle) -> usize {
+    clear(app, menu::clearable_watched).await
+}
+
+async fn clear(app: &AppHandle, which: fn(&[ItemView]) -> Vec<&ItemView>) -> usize {
     let engine = app.state::<Desktop>().engine.clone();
     let items = engine.items();
     // Items a player is reading stay: removing them would cut it off.
-    let ids: Vec<String> = menu::clearable(&items)
+    let ids: Vec<String> = which(&items)
         .iter()
         .map(|i| i.id.clone())
         .filter(|id| !engine.in_use(id))

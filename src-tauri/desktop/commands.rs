@@ -93,10 +93,11 @@ async fn relink_item(desktop: State<'_, Desktop>, id: String, url: String) -> Co
     ui_item(&desktop, &id)
 }
 
-/// Returns the command that was started, for the UI to show.
+/// Returns the command that was started, for the UI to show. At the saved
+/// position unless `from_start`.
 #[tauri::command]
-async fn play_item(app: AppHandle, id: String) -> CommandResult<String> {
-    actions::play(&app, &id).await
+async fn play_item(app: AppHandle, id: String, from_start: Option<bool>) -> CommandResult<String> {
+    actions::play_with(&app, &id, from_start.unwrap_or(false)).await
 }
 
 #[tauri::command]

@@ -2,11 +2,14 @@
 //! unit-tested without a tray. The tray module only copies them into its
 //! `MenuItem`s (Linux trays deliver no clicks or tooltips: the menu is the UI).
 
+use spool_engine::continue_watching::unfinished;
 use spool_engine::size::format_size;
 use spool_engine::{ItemState, ItemView};
 
 /// How many recent items the menu lists.
 pub const RECENT_SLOTS: usize = 5;
+/// How many unfinished items "Continue watching" lists.
+pub const CONTINUE_SLOTS: usize = 5;
 /// Longest item name shown in the menu, in characters.
 const NAME_CHARS: usize = 40;
 
@@ -25,8 +28,13 @@ pub struct MenuModel {
     pub pause_all: Entry,
     pub resume_all: Entry,
     pub clear_cache: Entry,
+    /// Offered before "Clear cache": only what was watched.
+    pub clear_watched: Entry,
     /// Newest first: (item id, label). Clicking one plays it.
     pub recent: Vec<(String, String)>,
+    /// Begun and unfinished, last played first: (item id, label with the
+    /// position). Clicking one resumes it.
+    pub continue_watching: Vec<(String, String)>,
 }
 
 fn active(item: &ItemView) -> bool {
@@ -37,6 +45,44 @@ fn active(item: &ItemView) -> bool {
 /// (`actions::clear_cache` also skips items a player is reading).
 pub fn clearable(items: &[ItemView]) -> Vec<&ItemView> {
     items.iter().filter(|i| !i.pinned && !active(i)).collect()
+}
+
+/// Items "Clear watched" offers to remove: the clearable ones watched.
+pub fn clearable_watched(items: &[ItemView]) -> Vec<&ItemView> {
+    clearable(items)
+        .into_iter()
+        .filter(|i| i.playback.watched)
+        .collect()
+}
+
+/// `41:12`, `1:02:03`: a position as players show it (seconds rounded down).
+pub fn clock(seconds: f64) -> String {
+    let total = if seconds.is_finite() && seconds > 0.0 {
+        seconds as u64
+    } else {
+        0
+    };
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+fn clear_entry(what: &str, items: &[&ItemView], nothing: &str) -> Entry {
+    if items.is_empty() {
+        return Entry {
+            label: format!("{what} ({nothing})"),
+            enabled: false,
+        };
+    }
+    let bytes: u64 = items.iter().map(|i| i.downloaded).sum();
+    let noun = if items.len() == 1 { "item" } else { "items" };
+    Entry {
+        label: format!("{what} ({} {noun}, {})", items.len(), format_size(bytes)),
+        enabled: true,
+    }
 }
 
 /// Percent done, rounded down, or `None` when the size is unknown.
@@ -92,20 +138,8 @@ pub fn model(items: &[ItemView]) -> MenuModel {
         let noun = if items.len() == 1 { "item" } else { "items" };
         format!("{} {noun} cached — {}", items.len(), format_size(bytes))
     };
-    let clear = clearable(items);
-    let clear_cache = if clear.is_empty() {
-        Entry {
-            label: "Clear cache (nothing to clear)".to_string(),
-            enabled: false,
-        }
-    } else {
-        let bytes: u64 = clear.iter().map(|i| i.downloaded).sum();
-        let noun = if clear.len() == 1 { "item" } else { "items" };
-        Entry {
-            label: format!("Clear cache ({} {noun}, {})", clear.len(), format_size(bytes)),
-            enabled: true,
-        }
-    };
+    let clear_cache = clear_entry("Clear cache", &clearable(items), "nothing to clear");
+    let clear_watched = clear_entry("Clear watched", &clearable_watched(items), "nothing watched");
     MenuModel {
         status,
         pause_all: Entry {
@@ -125,6 +159,14 @@ pub fn model(items: &[ItemView]) -> MenuModel {
             enabled: paused > 0,
         },
         clear_cache,
+        clear_watched,
+        continue_watching: unfinished(items, CONTINUE_SLOTS)
+            .iter()
+            .map(|i| {
+                let at = clock(i.playback.resume_at.unwrap_or(0.0));
+                (i.id.clone(), format!("▶ {} — {at}", shorten(&i.name)))
+            })
+            .collect(),
         recent: items
             .iter()
             .rev()
@@ -150,6 +192,56 @@ mod tests {
             pinned: false,
             error: None,
             collection: None,
+            playback: Default::default(),
+        }
+    }
+
+    fn played(id: &str, resume_at: Option<f64>, watched: bool, last_played: u64) -> ItemView {
+        let mut i = item(id, ItemState::Complete, 100, Some(100));
+        i.playback.position = resume_at;
+        i.playback.resume_at = resume_at;
+        i.playback.watched = watched;
+        i.playback.last_played = Some(last_played);
+        i
+    }
+
+    #[test]
+    fn continue_watching_lists_unfinished_items_last_played_first() {
+        let items = [
+            played("lecture", Some(2472.0), false, 5),
+            played("film", Some(3723.9), false, 9),
+            played("seen", None, true, 10),
+            item("new", ItemState::Complete, 1, Some(1)),
+        ];
+        let m = model(&items);
+        assert_eq!(
+            m.continue_watching,
+            vec![
+                ("film".to_string(), "▶ film.mkv — 1:02:03".to_string()),
+                ("lecture".to_string(), "▶ lecture.mkv — 41:12".to_string()),
+            ]
+        );
+        assert_eq!(m.clear_watched.label, "Clear watched (1 item, 100 B)");
+        assert!(m.clear_watched.enabled);
+        let mut pinned = played("kept", None, true, 1);
+        pinned.pinned = true;
+        let m = model(&[pinned]);
+        assert_eq!(m.clear_watched.label, "Clear watched (nothing watched)");
+        assert!(!m.clear_watched.enabled);
+        assert!(m.continue_watching.is_empty());
+    }
+
+    #[test]
+    fn clock_reads_as_players_show_it() {
+        let table = [
+            (0.0, "0:00"),
+            (7.9, "0:07"),
+            (2472.0, "41:12"),
+            (3723.0, "1:02:03"),
+            (f64::NAN, "0:00"),
+        ];
+        for (seconds, want) in table {
+            assert_eq!(clock(seconds), want, "{seconds}");
         }
     }
 
