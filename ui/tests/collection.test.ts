@@ -17,6 +17,11 @@ function item(id: string, fields: Partial<UiItem> = {}): UiItem {
     error: null,
     collection: "c00000001",
     ranges: [],
+    position: null,
+    duration: null,
+    watched: false,
+    resume_at: null,
+    last_played: null,
     ...fields,
   };
 }

@@ -3,7 +3,7 @@ import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import type { UiItem } from "../bindings/UiItem.ts";
-import { formatRate, formatSize, hostOf, percent, statusLine } from "../format.ts";
+import { formatClock, formatRate, formatSize, hostOf, percent, statusLine } from "../format.ts";
 
 /** The table `format_size` (tray, CLI) is tested against in Rust. */
 const SIZE_CASES: [number, string][] = JSON.parse(
@@ -38,6 +38,18 @@ test("percent is rounded down, 100 for an empty file, null when the size is unkn
   for (const [downloaded, size, want] of table) assert.equal(percent(downloaded, size), want, `${downloaded}/${size}`);
 });
 
+test("a position reads as players show it", () => {
+  const table: [number, string][] = [
+    [0, "0:00"],
+    [7.9, "0:07"],
+    [2472, "41:12"],
+    [3723.5, "1:02:03"],
+    [Number.NaN, "0:00"],
+    [-3, "0:00"],
+  ];
+  for (const [seconds, want] of table) assert.equal(formatClock(seconds), want, String(seconds));
+});
+
 test("the host of a URL, or nothing", () => {
   assert.equal(hostOf("https://example.org:8443/film.mkv"), "example.org:8443");
   assert.equal(hostOf("not a url"), "");
@@ -56,6 +68,11 @@ function item(id: string, state: UiItem["state"], downloaded: number): UiItem {
     error: null,
     collection: null,
     ranges: [],
+    position: null,
+    duration: null,
+    watched: false,
+    resume_at: null,
+    last_played: null,
   };
 }
 

@@ -16,6 +16,11 @@ function item(fields: Partial<UiItem> = {}): UiItem {
     error: null,
     collection: null,
     ranges: [[0, 250]],
+    position: null,
+    duration: null,
+    watched: false,
+    resume_at: null,
+    last_played: null,
     ...fields,
   };
 }
@@ -103,4 +108,26 @@ test("bytes arriving mean downloading; other states stay", () => {
   assert.equal(withProgress(item({ state: "paused" }), ev).state, "paused");
   const next = withProgress(item(), ev);
   assert.deepEqual([next.downloaded, next.size, next.ranges], [10, 1000, [[0, 10]]]);
+});
+
+test("a saved position: Play resumes there, and playing from the start is offered", () => {
+  const resumable = item({ state: "complete", position: 2472.4, duration: 5400, resume_at: 2472.4 });
+  const view = rowView(resumable, 0);
+  assert.deepEqual(
+    view.actions.slice(0, 2).map((a) => [a.label, a.action]),
+    [
+      ["▶ Resume at 41:12", "play"],
+      ["Play from start", "play-from-start"],
+    ],
+  );
+  assert.deepEqual(rowView(item({ state: "complete" }), 0).actions[0].label, "▶ Play");
+  // A new position changes the button: the row is built again.
+  assert.equal(patchable(view, rowView({ ...resumable, resume_at: 2500 }, 0)), false);
+});
+
+test("a watched item shows its mark and plays from the start", () => {
+  const watched = rowView(item({ state: "complete", position: 29.9, duration: 30, watched: true }), 0);
+  assert.equal(watched.watched, true);
+  assert.deepEqual(watched.actions[0].label, "▶ Play");
+  assert.equal(patchable(rowView(item({ state: "complete" }), 0), watched), false);
 });
