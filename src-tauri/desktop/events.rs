@@ -390,6 +390,7 @@ mod tests {
             pinned: false,
             error: None,
             collection: None,
+            playback: Default::default(),
         }
     }
 

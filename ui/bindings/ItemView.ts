@@ -17,4 +17,26 @@ error: string | null,
  * The id of the collection the item belongs to (a video, or a subtitle
  * paired with one), if any.
  */
-collection: string | null, };
+collection: string | null, 
+/**
+ * Seconds into the item where a followed player was last seen; `None`
+ * if none was.
+ */
+position: number | null, 
+/**
+ * Seconds, as a player told it; `None` while unknown.
+ */
+duration: number | null, 
+/**
+ * Played to its end or to 90 %.
+ */
+watched: boolean, 
+/**
+ * Where Play starts (seconds): the position unless it is near either
+ * end; `None`: the beginning.
+ */
+resume_at: number | null, 
+/**
+ * Unix milliseconds of the last position recorded.
+ */
+last_played: number | null, };

@@ -3,4 +3,4 @@
 /**
  * Why an item left the cache.
  */
-export type RemoveReason = "user" | "evicted";
+export type RemoveReason = "user" | "evicted" | "watched";
