@@ -7,6 +7,7 @@
 
 pub mod byte_ranges;
 pub mod cache;
+mod cache_plan;
 mod catalog;
 pub mod collection;
 pub mod collection_ops;
@@ -27,6 +28,7 @@ pub mod name;
 pub mod pairing;
 pub mod player;
 pub mod playlist;
+mod probe;
 pub mod proxy;
 pub mod queue;
 pub mod rate_limit;
@@ -35,6 +37,7 @@ pub mod size;
 mod start;
 pub mod store;
 pub mod token;
+pub mod watched;
 
 pub use proxy::control;
 
