@@ -260,6 +260,7 @@ mod tests {
             connections_per_item: 2,
             rate_limit: None,
             max_active: 3,
+            remove_watched_after_days: None,
         }
     }
 
