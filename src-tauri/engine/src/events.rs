@@ -71,7 +71,7 @@ pub struct PlaybackView {
 }
 
 impl PlaybackView {
-    pub fn of(playback: &crate::player::progress::Playback) -> Self {
+    pub fn of(playback: &crate::playback::Playback) -> Self {
         PlaybackView {
             position: playback.position(),
             duration: playback.duration(),

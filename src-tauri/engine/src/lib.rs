@@ -26,6 +26,7 @@ pub mod link;
 pub mod listing;
 pub mod name;
 pub mod pairing;
+pub mod playback;
 pub mod player;
 pub mod playlist;
 mod probe;

@@ -1,6 +1,6 @@
 //! What a follower of a player (`mpv`, `mpris`) does with what the player
 //! says: which item it plays, and saving that item's position when
-//! `progress` says so.
+//! `crate::playback` says so.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,7 +8,7 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::progress::{Saver, Seen, Verdict};
+use crate::playback::{Saver, Seen, Verdict};
 use crate::catalog::Catalog;
 use crate::engine::unix_millis;
 use crate::item::Item;

@@ -2,7 +2,7 @@
 //! control API and the desktop, and following where it is.
 //!
 //! `command` decides, purely, which program runs with which arguments;
-//! `progress` holds the rules of resuming and watching. This module carries
+//! `crate::playback` holds the rules of resuming and watching. This module carries
 //! them out: it spawns the player with no shell and no terminal, reaps it,
 //! reports a player that exits with an error at once as
 //! [`Event::PlayerFailed`], and follows its position: an mpv through its IPC
@@ -13,7 +13,6 @@ mod command;
 mod follow;
 pub mod mpris;
 pub mod mpv;
-pub mod progress;
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -11,7 +11,7 @@ use std::time::Duration;
 use zbus::zvariant::OwnedValue;
 
 use super::follow::{item_for_url, Follower, Watch};
-use super::progress::Seen;
+use crate::playback::Seen;
 
 const EVERY: Duration = Duration::from_secs(1);
 const PREFIX: &str = "org.mpris.MediaPlayer2.";

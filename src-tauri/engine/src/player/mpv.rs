@@ -118,7 +118,7 @@ pub fn socket_path(dir: &Path) -> PathBuf {
 }
 
 /// Follows the mpv listening on `socket` until it exits (or the engine
-/// stops), saving positions as `progress` says. The socket is removed after.
+/// stops), saving positions as `crate::playback` says. The socket is removed after.
 pub(crate) async fn follow(watch: Watch, socket: PathBuf) {
     let cancel = watch.cancel.clone();
     tokio::select! {

@@ -73,7 +73,7 @@ pub struct ItemMeta {
     /// Bytes per second for this item's downloads; `None`: unlimited.
     pub rate_limit: Option<u64>,
     /// Where its player was last seen, and whether it was watched.
-    pub playback: crate::player::progress::Playback,
+    pub playback: crate::playback::Playback,
 }
 
 /// `state.json`: the progress, and a copy of the identity so that a damaged

@@ -1,6 +1,7 @@
 //! The rules of "continue watching", as values: where a saved position
 //! resumes, when an item counts as watched, and when a followed player's
-//! position is saved. Pure; the followers (`mpv`, `mpris`) carry them out.
+//! position is saved. Pure, and saved with the item's state (`store`); the
+//! player's followers (`player::mpv`, `player::mpris`) carry them out.
 
 use std::time::{Duration, Instant};
 
