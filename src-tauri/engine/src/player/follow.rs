@@ -8,10 +8,10 @@ use std::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::playback::{Saver, Seen, Verdict};
 use crate::catalog::Catalog;
 use crate::engine::unix_millis;
 use crate::item::Item;
+use crate::playback::{Saver, Seen, Verdict};
 
 /// What following players works with: the items (found by their stream
 /// URLs on `port`, saved with their positions) and the engine's tasks. A
