@@ -606,9 +606,11 @@ async fn tray_menu_shows_live_state_and_quit_shuts_down() {
     for wanted in [
         "Open Spool",
         "Add URL from clipboard",
+        "Continue watching",
         "Recent items",
         "Pause all",
         "Resume all",
+        "Clear watched",
         "Clear cache",
         "Open cache folder",
         "Quit Spool",
@@ -630,6 +632,8 @@ async fn tray_menu_shows_live_state_and_quit_shuts_down() {
         let entries = menu_of(&bus_name)?;
         label(&entries, "1 item cached — 2.0 MiB")
             .filter(|_| label(&entries, "Clear cache (1 item, 2.0 MiB)").is_some_and(|e| e.enabled))
+            // Not played yet: nothing watched to clear.
+            .filter(|_| label(&entries, "Clear watched (nothing watched)").is_some_and(|e| !e.enabled))
     })
     .await;
 
