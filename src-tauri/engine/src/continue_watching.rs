@@ -33,7 +33,7 @@ pub fn unfinished(items: &[ItemView], limit: usize) -> Vec<ItemView> {
         .iter()
         .filter(|i| !i.playback.watched && i.playback.resume_at.is_some())
         .collect();
-    started.sort_by(|a, b| b.playback.last_played.cmp(&a.playback.last_played));
+    started.sort_by_key(|i| std::cmp::Reverse(i.playback.last_played));
     started.into_iter().take(limit).cloned().collect()
 }
 

@@ -149,10 +149,8 @@ pub(crate) fn start(
             watch.tasks.spawn(mpv::follow(watch.clone(), socket));
         }
         // Another player may publish MPRIS: one follower serves them all.
-        None if kind != Kind::Mpv => {
-            if !players.mpris.swap(true, Ordering::SeqCst) {
-                watch.tasks.spawn(mpris::follow(watch.clone()));
-            }
+        None if kind != Kind::Mpv && !players.mpris.swap(true, Ordering::SeqCst) => {
+            watch.tasks.spawn(mpris::follow(watch.clone()));
         }
         None => {}
     }
