@@ -117,6 +117,9 @@ pub enum UiEvent {
 }
 
 /// What the forwarder asks for.
+// A few of these live at a time (one engine event's worth), moved once:
+// boxing the large variant would only add an allocation per event.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Out {
     Ui(UiEvent),
