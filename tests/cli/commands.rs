@@ -65,6 +65,11 @@ async fn add_ls_and_item_commands() {
         "pinned",
         "error",
         "collection",
+        "position",
+        "duration",
+        "watched",
+        "resume_at",
+        "last_played",
     ]
     .into();
     assert_eq!(fields, want);

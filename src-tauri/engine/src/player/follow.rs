@@ -55,8 +55,13 @@ impl Follower {
             return;
         }
         self.finish().await;
+        // The first item keeps what was told before its path (mpv tells a
+        // property only when it changes: a duration told first is not told
+        // again); a next item starts afresh.
+        if self.current.is_some() {
+            self.seen = Seen::default();
+        }
         self.current = next;
-        self.seen = Seen::default();
         self.saver = Saver::default();
     }
 

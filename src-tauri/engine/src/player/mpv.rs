@@ -17,17 +17,19 @@ use super::follow::{Follower, Watch};
 const CONNECT_WITHIN: Duration = Duration::from_secs(10);
 const CONNECT_EVERY: Duration = Duration::from_millis(25);
 
-/// The observations asked for, one JSON command a line.
+/// The observations asked for, one JSON command a line. `path` first:
+/// changes that come together are told in this order, and the item must be
+/// known before its duration and position.
 const OBSERVE: &str = concat!(
-    r#"{"command":["observe_property",1,"time-pos"]}"#,
+    r#"{"command":["observe_property",1,"path"]}"#,
     "\n",
-    r#"{"command":["observe_property",2,"duration"]}"#,
+    r#"{"command":["observe_property",2,"time-pos"]}"#,
     "\n",
-    r#"{"command":["observe_property",3,"pause"]}"#,
+    r#"{"command":["observe_property",3,"duration"]}"#,
     "\n",
-    r#"{"command":["observe_property",4,"eof-reached"]}"#,
+    r#"{"command":["observe_property",4,"pause"]}"#,
     "\n",
-    r#"{"command":["observe_property",5,"path"]}"#,
+    r#"{"command":["observe_property",5,"eof-reached"]}"#,
     "\n",
 );
 
