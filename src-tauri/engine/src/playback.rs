@@ -117,16 +117,19 @@ pub enum Verdict {
 pub struct Saver {
     saved_at: Option<Instant>,
     saved: Option<Seen>,
+    /// The last look offered, saved or not: a pause is new against it (a
+    /// resume is not saved, the pause after it must be).
+    offered: Option<Seen>,
 }
 
 impl Saver {
     pub fn offer(&mut self, seen: &Seen, now: Instant) -> Verdict {
+        let was = self.offered.replace(seen.clone());
         if self.saved.as_ref() == Some(seen) {
             return Verdict::Wait;
         }
-        let was = self.saved.as_ref();
-        let paused_now = seen.paused && !was.is_some_and(|w| w.paused);
-        let ended_now = seen.ended && !was.is_some_and(|w| w.ended);
+        let paused_now = seen.paused && !was.as_ref().is_some_and(|w| w.paused);
+        let ended_now = seen.ended && !was.as_ref().is_some_and(|w| w.ended);
         let due = self
             .saved_at
             .is_none_or(|at| now.duration_since(at) >= SAVE_EVERY);
@@ -256,6 +259,10 @@ mod tests {
             (6.0, seen(6.0, true, false), Verdict::Save),
             (7.0, seen(6.0, true, false), Verdict::Wait),
             (8.0, seen(7.0, false, false), Verdict::Wait),
+            // A pause after a resume that was not saved is new.
+            (8.5, seen(7.5, true, false), Verdict::Save),
+            (8.6, seen(7.5, true, false), Verdict::Wait),
+            (8.7, seen(7.6, false, false), Verdict::Wait),
             (9.0, seen(30.0, false, true), Verdict::Save),
             (20.0, seen(30.0, false, true), Verdict::Wait),
         ];
