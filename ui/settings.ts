@@ -6,7 +6,14 @@ import { commands } from "./commands.ts";
 import { asCommandError } from "./errors.ts";
 import { $ } from "./render.ts";
 
-const TEXT_FIELDS = ["cache_cap", "player_command", "connections_per_item", "rate_limit", "max_active"] as const;
+const TEXT_FIELDS = [
+  "cache_cap",
+  "player_command",
+  "connections_per_item",
+  "rate_limit",
+  "max_active",
+  "remove_watched_after_days",
+] as const;
 
 export function settingsForm(): HTMLFormElement {
   return $("settings-form") as HTMLFormElement;
@@ -30,6 +37,7 @@ function readForm(): SettingsForm {
     connections_per_item: field("connections_per_item").value,
     rate_limit: field("rate_limit").value,
     max_active: field("max_active").value,
+    remove_watched_after_days: field("remove_watched_after_days").value,
     notifications: field("notifications").checked,
     start_at_login: field("start_at_login").checked,
   };

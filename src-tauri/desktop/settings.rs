@@ -18,6 +18,8 @@ pub const MIN_CACHE_CAP: u64 = 16 << 20;
 pub const MAX_CONNECTIONS: usize = 16;
 pub const MAX_ACTIVE: usize = 64;
 pub const MIN_RATE_LIMIT: u64 = 16 << 10;
+/// Longest wait before watched items are removed, in days.
+pub const MAX_WATCHED_DAYS: u32 = 3650;
 
 /// Saved, validated settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,9 @@ pub struct Settings {
     pub notifications: bool,
     /// Start Spool (in the tray) when the user logs in.
     pub start_at_login: bool,
+    /// Watched items are removed this many days after they were watched
+    /// (pinned ones are kept); `None`: never.
+    pub remove_watched_after_days: Option<u32>,
 }
 
 impl Default for Settings {
@@ -50,6 +55,7 @@ impl Default for Settings {
             max_active: config.max_active,
             notifications: true,
             start_at_login: false,
+            remove_watched_after_days: config.remove_watched_after_days,
         }
     }
 }
@@ -66,6 +72,8 @@ pub struct SettingsForm {
     pub max_active: String,
     pub notifications: bool,
     pub start_at_login: bool,
+    /// Empty: never; else whole days after an item was watched.
+    pub remove_watched_after_days: String,
 }
 
 /// One invalid field of a form, for the UI to show beside it.
@@ -87,6 +95,10 @@ impl Settings {
             max_active: self.max_active.to_string(),
             notifications: self.notifications,
             start_at_login: self.start_at_login,
+            remove_watched_after_days: self
+                .remove_watched_after_days
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -98,7 +110,7 @@ impl Settings {
             connections_per_item: self.connections_per_item,
             rate_limit: self.rate_limit,
             max_active: self.max_active,
-            remove_watched_after_days: current.remove_watched_after_days,
+            remove_watched_after_days: self.remove_watched_after_days,
         }
     }
 
@@ -108,6 +120,7 @@ impl Settings {
         config.connections_per_item = self.connections_per_item;
         config.rate_limit = self.rate_limit;
         config.max_active = self.max_active;
+        config.remove_watched_after_days = self.remove_watched_after_days;
     }
 }
 
@@ -171,6 +184,21 @@ pub fn validate(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
             }
         }
     };
+    let days_text = form.remove_watched_after_days.trim();
+    let remove_watched_after_days = if days_text.is_empty() {
+        None
+    } else {
+        match days_text.parse::<u32>() {
+            Ok(days) if days <= MAX_WATCHED_DAYS => Some(days),
+            _ => {
+                error(
+                    "remove_watched_after_days",
+                    format!("a whole number of days from 0 to {MAX_WATCHED_DAYS}, or empty for never"),
+                );
+                None
+            }
+        }
+    };
     let player_command = form.player_command.trim().to_string();
     if let Err(e) = spool_engine::player::split_command(&player_command) {
         error("player_command", e.to_string());
@@ -184,6 +212,7 @@ pub fn validate(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
             max_active,
             notifications: form.notifications,
             start_at_login: form.start_at_login,
+            remove_watched_after_days,
         })
     } else {
         Err(errors)
@@ -371,6 +400,38 @@ mod tests {
     }
 
     #[test]
+    fn watched_items_are_removed_after_whole_days_or_never() {
+        // (text, expected)
+        let table: &[(&str, Result<Option<u32>, ()>)] = &[
+            ("", Ok(None)),
+            ("  ", Ok(None)),
+            ("0", Ok(Some(0))),
+            (" 14 ", Ok(Some(14))),
+            ("3650", Ok(Some(3650))),
+            ("3651", Err(())),
+            ("-1", Err(())),
+            ("1.5", Err(())),
+            ("soon", Err(())),
+        ];
+        for (text, want) in table {
+            let f = SettingsForm {
+                remove_watched_after_days: text.to_string(),
+                ..form()
+            };
+            let got = validate(&f);
+            match want {
+                Ok(days) => assert_eq!(got.map(|s| s.remove_watched_after_days), Ok(*days), "{text:?}"),
+                Err(()) => assert_eq!(fields(got), ["remove_watched_after_days"], "{text:?}"),
+            }
+        }
+        assert_eq!(
+            Settings::default().remove_watched_after_days,
+            None,
+            "off by default"
+        );
+    }
+
+    #[test]
     fn limits_keep_the_engines_min_free() {
         let current = Limits {
             cache_cap: 1,
@@ -385,6 +446,7 @@ mod tests {
             connections_per_item: 8,
             rate_limit: Some(1 << 20),
             max_active: 5,
+            remove_watched_after_days: Some(7),
             ..Settings::default()
         };
         assert_eq!(
@@ -395,7 +457,7 @@ mod tests {
                 connections_per_item: 8,
                 rate_limit: Some(1 << 20),
                 max_active: 5,
-                remove_watched_after_days: Some(3),
+                remove_watched_after_days: Some(7),
             }
         );
     }

@@ -7,4 +7,8 @@ export type SettingsForm = { cache_cap: string, player_command: string, connecti
 /**
  * Empty (or `0`): unlimited; else a size per second, e.g. `2MiB`.
  */
-rate_limit: string, max_active: string, notifications: boolean, start_at_login: boolean, };
+rate_limit: string, max_active: string, notifications: boolean, start_at_login: boolean, 
+/**
+ * Empty: never; else whole days after an item was watched.
+ */
+remove_watched_after_days: string, };
