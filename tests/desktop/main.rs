@@ -13,7 +13,6 @@ mod support;
 
 mod lifecycle;
 mod links;
-mod watching;
 // Shared with tests/browser, which uses calls this test does not.
 #[allow(dead_code)]
 mod webdriver;
