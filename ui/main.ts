@@ -100,6 +100,10 @@ async function groupAct(id: string, action: string, group: HTMLElement): Promise
   if (!c) return;
   try {
     switch (action) {
+      case "group-play":
+        // From the first episode on: the player goes on to the next by itself.
+        toast(`Playing with ${await commands.playItem(id)}`);
+        break;
       case "group-pause":
       case "group-resume":
       case "group-pin":

@@ -433,17 +433,18 @@ impl Engine {
         self.parts.players.set_configured(command)
     }
 
-    /// Starts a player on item `id`; returns at once with its process id.
+    /// Starts a player on item `id` and the rest of its collection (or on
+    /// collection `id` from its first item), each with its subtitles, so
+    /// the player goes on to the next episode by itself; returns at once
+    /// with its process id. The next episodes download ahead of the queue.
     pub async fn play(&self, id: &str, options: PlayOptions) -> Result<Playing> {
-        let catalog = &self.parts.catalog;
-        let item = catalog.item(id)?;
-        let view = catalog.view(&item);
-        let entry = Entry {
-            stream_url: view.stream_url,
-            title: view.name,
-            subtitle_urls: Vec::new(),
-        };
-        self.start_player(&[entry], None, options.player.as_deref())
+        let playlist = self.playlist_to_play(id)?;
+        if let Some(first) = playlist.first() {
+            self.parts.downloader.queue.played(&first.item_id);
+            queue::rebalance(&self.parts.downloader.queue);
+        }
+        let entries: Vec<Entry> = playlist.into_iter().map(Entry::from).collect();
+        self.start_player(&entries, None, options.player.as_deref())
     }
 
     /// Starts a player on `entries` in order, the first from `start`

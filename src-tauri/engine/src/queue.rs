@@ -6,6 +6,9 @@
 //!    queue, even past `max_active`);
 //! 2. the next episodes of a collection item being played ([`PLAY_AHEAD`]
 //!    of them, with their subtitles), so the player goes on without a wait;
+//!    "being played" is the latest item of the collection a player was
+//!    started on or read, so it holds after the player has the whole
+//!    episode in its buffer;
 //! 3. items moved to the front, the latest move first;
 //! 4. the rest in the order they were added.
 //!
@@ -73,6 +76,10 @@ pub(crate) struct Queue {
     /// Moves to the front, by item id (kept while the engine runs).
     front: Mutex<HashMap<String, u64>>,
     moves: AtomicU64,
+    /// The latest item of each collection a player was started on or read,
+    /// by collection id: its next episodes keep downloading ahead after the
+    /// player has buffered it whole and closed its connection.
+    watched: Mutex<HashMap<String, String>>,
 }
 
 impl Queue {
@@ -83,6 +90,7 @@ impl Queue {
             admitted: Mutex::default(),
             front: Mutex::default(),
             moves: AtomicU64::new(0),
+            watched: Mutex::default(),
         }
     }
 
@@ -99,6 +107,15 @@ impl Queue {
         self.admitted().contains(id)
     }
 
+    /// Item `id` is being played: the episodes after it in its collection
+    /// go ahead of the queue (until another of its items is played).
+    pub fn played(&self, id: &str) {
+        if let Some(collection) = self.catalog.collections.of(id) {
+            let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+            watched.insert(collection, id.to_string());
+        }
+    }
+
     /// Puts item `id` ahead of every queued item (not of items being read
     /// or played ahead).
     pub fn move_to_front(&self, id: &str) {
@@ -111,7 +128,7 @@ impl Queue {
 pub(crate) fn rebalance(queue: &Queue) {
     let items: Vec<_> = queue.catalog.items().values().cloned().collect();
     let mut candidates = Vec::new();
-    let mut playing = Vec::new();
+    let mut reading_now = Vec::new();
     {
         let front = queue.front();
         for item in &items {
@@ -124,7 +141,7 @@ pub(crate) fn rebalance(queue: &Queue) {
                 && !st.size_known_and_complete();
             let reading = item.in_use();
             if reading {
-                playing.push(item.id().to_string());
+                reading_now.push(item.id().to_string());
             }
             if wants {
                 candidates.push(Candidate {
@@ -137,6 +154,16 @@ pub(crate) fn rebalance(queue: &Queue) {
             }
         }
     }
+    // A subtitle read is its video's, not a move to another episode.
+    for id in &reading_now {
+        if !queue.catalog.collections.is_subtitle(id) {
+            queue.played(id);
+        }
+    }
+    let playing: Vec<String> = {
+        let watched = queue.watched.lock().unwrap_or_else(|p| p.into_inner());
+        watched.values().cloned().collect()
+    };
     let ahead = play_ahead(&queue.catalog, &playing);
     for c in &mut candidates {
         c.ahead = ahead.get(&c.id).copied();
