@@ -124,8 +124,8 @@ async fn remove_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<(
 
 /// "Download next": the item goes ahead of every other queued item.
 #[tauri::command]
-fn front_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<UiItem> {
-    desktop.engine.move_to_front(&id)?;
+async fn front_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<UiItem> {
+    desktop.engine.move_to_front(&id).await?;
     ui_item(&desktop, &id)
 }
 

@@ -394,11 +394,13 @@ impl Engine {
         Ok(self.parts.catalog.view(&item))
     }
 
-    /// Puts a queued item ahead of every other queued item.
-    pub fn move_to_front(&self, id: &str) -> Result<ItemView> {
+    /// Puts a queued item ahead of every other queued item (also after a
+    /// restart).
+    pub async fn move_to_front(&self, id: &str) -> Result<ItemView> {
         let item = self.parts.catalog.item(id)?;
-        self.parts.downloader.queue.move_to_front(id);
+        self.parts.downloader.queue.move_to_front(&item);
         queue::rebalance(&self.parts.downloader.queue);
+        download::save(&self.parts.catalog, &item).await;
         Ok(self.parts.catalog.view(&item))
     }
 

@@ -190,7 +190,7 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             "unpin" => result(engine.set_pinned(id, false).await),
             "pause" => result(engine.pause(id).await),
             "resume" => result(engine.resume(id).await),
-            "front" => result(engine.move_to_front(id)),
+            "front" => result(engine.move_to_front(id).await),
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
         },
         (Method::GET, ["events"]) => events(engine),

@@ -72,6 +72,9 @@ pub struct ItemMeta {
     pub last_access: u64,
     /// Bytes per second for this item's downloads; `None`: unlimited.
     pub rate_limit: Option<u64>,
+    /// When it was moved to the front of the download queue (unix
+    /// milliseconds; the latest move goes first); `None`: never.
+    pub front: Option<u64>,
 }
 
 /// `state.json`: the progress, and a copy of the identity so that a damaged

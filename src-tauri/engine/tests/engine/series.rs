@@ -441,7 +441,7 @@ async fn a_queue_of_ten_runs_two_at_a_time_and_a_read_starts_a_queued_item() {
     })
     .await;
     // Move the eighth to the front: once the reader is done, it runs next.
-    t.engine.move_to_front(&ids[7]).unwrap();
+    t.engine.move_to_front(&ids[7]).await.unwrap();
     drop(response);
     t.wait_item(&ids[7], "the item moved to the front to run", |v| {
         v.state == ItemState::Downloading
@@ -603,4 +603,63 @@ async fn mpv_plays_the_season_on_by_itself_with_subtitles_and_the_next_episode_r
         "the subtitle track came with the first episode:\n{text}"
     );
     t.wait_complete(&subtitle.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_to_the_front_are_kept_across_a_restart() {
+    // 256 KiB at 32 KiB/s: each item downloads for about 8 s.
+    let origin = Origin::start(
+        content(256 * KIB, 4),
+        Faults {
+            rate: Some(32 * 1024),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let one_at_a_time = |c: &mut spool_engine::Config| {
+        c.max_active = 1;
+        c.connections_per_item = 1;
+    };
+    let t = TestEngine::with(one_at_a_time).await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(t.add(&format!("{}?n={n}", origin.url())).await.id);
+    }
+    t.wait_item(&ids[0], "the first to download", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    // The fourth, then the third: the third first, then the fourth, then
+    // the rest as added.
+    t.engine.move_to_front(&ids[3]).await.unwrap();
+    t.engine.move_to_front(&ids[2]).await.unwrap();
+    t.wait_item(&ids[2], "the latest moved to run", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    let t = t.restart_with(|_| {}, one_at_a_time).await;
+    let states = |t: &TestEngine| -> Vec<ItemState> { ids.iter().map(|id| t.item(id).state).collect() };
+    t.wait_item(&ids[2], "the latest moved to run after the restart", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    let s = states(&t);
+    assert_eq!(
+        s,
+        [
+            ItemState::Queued,
+            ItemState::Queued,
+            ItemState::Downloading,
+            ItemState::Queued
+        ],
+        "the moved item runs, not the first added"
+    );
+    // Then the earlier move, ahead of the first two.
+    t.engine.pause(&ids[2]).await.unwrap();
+    t.wait_item(&ids[3], "the earlier moved to run next", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    let s = states(&t);
+    assert_eq!((s[0], s[1]), (ItemState::Queued, ItemState::Queued), "{s:?}");
 }
