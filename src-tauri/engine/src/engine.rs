@@ -32,6 +32,8 @@ pub struct AddOptions {
     /// Add the file even when it is the file of a failed item (instead of
     /// [`Error::MatchesFailedItem`], which suggests relinking that item).
     pub new_copy: bool,
+    /// A directory listing's sub-folders are followed, one level down.
+    pub recursive: bool,
 }
 
 /// What a client of the engine needs to reach it.

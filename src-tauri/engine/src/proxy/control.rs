@@ -31,6 +31,9 @@ pub struct AddRequest {
     /// Add the file even if it is a failed item's (else `matches_failed_item`).
     #[serde(default)]
     pub new_copy: bool,
+    /// Follow a directory listing's sub-folders, one level down.
+    #[serde(default)]
+    pub recursive: bool,
     /// The text of a playlist read from a local file (`url` is then its
     /// `file:` URL): its http(s) entries become a collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,6 +131,7 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             };
             let options = crate::AddOptions {
                 new_copy: add.new_copy,
+                recursive: add.recursive,
             };
             let added = match &add.playlist {
                 Some(text) => engine

@@ -663,3 +663,63 @@ async fn moves_to_the_front_are_kept_across_a_restart() {
     let s = states(&t);
     assert_eq!((s[0], s[1]), (ItemState::Queued, ItemState::Queued), "{s:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_folders_are_followed_one_level_down_when_asked() {
+    if !require(has("python3"), "python3 is not installed") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    season(root.path());
+    let port = free_port();
+    let mut server = ChildGuard(
+        Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .arg("--directory")
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server"),
+    );
+    accepting(port, &mut server).await;
+    let top = format!("http://127.0.0.1:{port}/");
+    // The top folder holds only "Season 1/": not asked, it is refused with
+    // the way out.
+    let t = TestEngine::start().await;
+    let err = add_error(&t.engine, &top).await;
+    assert!(
+        err.contains("only 1 sub-folder") && err.contains("--recursive"),
+        "{err}"
+    );
+    // Asked: the season one level down, subtitles paired; its Extras/ is
+    // counted, not followed.
+    let added = bounded("the recursive add", t.engine.add_listing_with(&top, &[], true))
+        .await
+        .expect("add the folder and its sub-folders");
+    let names: Vec<&str> = added.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, EPISODES);
+    assert_eq!((added.followed, added.folders), (1, 1));
+    assert!(added.failed.is_empty(), "{:?}", added.failed);
+    let subs: Vec<String> = t
+        .engine
+        .subtitles_of(&added.items[0].id)
+        .iter()
+        .map(|s| t.item(s).name)
+        .collect();
+    assert_eq!(subs, ["Show S01E01.srt"]);
+    // The season itself, asked: the bonus from Extras/ after the episodes.
+    let t = TestEngine::start().await;
+    let added = bounded(
+        "the recursive add",
+        t.engine
+            .add_listing_with(&format!("{top}Season%201/"), &[], true),
+    )
+    .await
+    .expect("add the season and its sub-folder");
+    let names: Vec<&str> = added.items.iter().map(|i| i.name.as_str()).collect();
+    let mut want = EPISODES.to_vec();
+    want.push("bonus.mkv");
+    assert_eq!(names, want);
+    assert_eq!((added.followed, added.folders), (1, 0));
+}
