@@ -723,3 +723,35 @@ async fn sub_folders_are_followed_one_level_down_when_asked() {
     assert_eq!(names, want);
     assert_eq!((added.followed, added.folders), (1, 0));
 }
+
+/// How long a collection of a thousand items takes to add. A measurement,
+/// not a check (its figures are in docs/BENCHMARKS.md): run by hand with
+/// `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand"]
+async fn measure_adding_a_collection_of_a_thousand() {
+    let list: String = (1..=1000).map(|i| format!("E{i}.mkv\n")).collect();
+    let port = pages(vec![(
+        "GET",
+        "/season.m3u".into(),
+        200,
+        "audio/x-mpegurl",
+        list.into_bytes(),
+    )])
+    .await;
+    let t = TestEngine::start().await;
+    let began = std::time::Instant::now();
+    let added = t
+        .engine
+        .add_listing(&format!("http://127.0.0.1:{port}/season.m3u"), &[])
+        .await
+        .expect("add the playlist");
+    let took = began.elapsed();
+    assert_eq!(added.items.len(), 1000, "{:?}", added.failed);
+    println!(
+        "a collection of {} items added in {:.2} s ({:.2} ms per item)",
+        added.items.len(),
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1000.0 / added.items.len() as f64
+    );
+}
