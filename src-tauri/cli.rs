@@ -12,7 +12,9 @@ use spool_engine::control::{AddRequest, ApiError, RelinkRequest};
 use spool_engine::listing::MAX_PAGE;
 use spool_engine::size::{format_size, parse_size};
 use spool_engine::store::{read_engine_file, Store};
-use spool_engine::{AddOptions, Added, CollectionAdded, CollectionView, Config, Engine, ItemView, PlayOptions, Playing};
+use spool_engine::{
+    AddOptions, Added, CollectionAdded, CollectionView, Config, Engine, ItemView, PlayOptions, Playing,
+};
 
 #[derive(Parser, Debug)]
 #[command(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::batch::Batch;
 use crate::collection::{Collection, CollectionView};
 use crate::engine::{unix_millis, AddOptions, Engine};
 use crate::error::{Error, Result};
@@ -80,7 +81,12 @@ impl Engine {
     /// [`Engine::add_listing`], following the listing's sub-folders one
     /// level down if `recursive` (see `listing::tree`). Without it, a
     /// listing of sub-folders alone is [`ListingError::OnlyFolders`].
-    pub async fn add_listing_with(&self, url: &str, headers: &[String], recursive: bool) -> Result<CollectionAdded> {
+    pub async fn add_listing_with(
+        &self,
+        url: &str,
+        headers: &[String],
+        recursive: bool,
+    ) -> Result<CollectionAdded> {
         let downloader = self.downloader();
         let source_url = validate_url(url)?;
         let page = reqwest::Url::parse(&source_url).map_err(|e| Error::InvalidUrl {
@@ -181,14 +187,23 @@ impl Engine {
                 )
             })
             .collect();
+        // One batch: the items' files are synced once and their downloads
+        // start once all are added.
+        let batch = Batch::new(self);
         let results: Vec<_> = futures_util::stream::iter(jobs)
-            .map(|(i, sub, url)| async move {
-                let added = self.add_with(&url, headers, AddOptions::default()).await;
-                (i, sub, url, added)
+            .map(|(i, sub, url)| {
+                let batch = &batch;
+                async move {
+                    let added = self
+                        .add_in(&url, headers, AddOptions::default(), Some(batch))
+                        .await;
+                    (i, sub, url, added)
+                }
             })
             .buffered(ADDING_AT_ONCE)
             .collect()
             .await;
+        batch.finish().await;
         let mut media: Vec<Option<ItemView>> = vec![None; listing.entries.len()];
         let mut subtitles: HashMap<usize, Vec<String>> = HashMap::new();
         let mut failed = Vec::new();

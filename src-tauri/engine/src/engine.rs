@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
+use crate::batch::Batch;
 use crate::byte_ranges::RangeSet;
 use crate::cache::{self, Cache};
 use crate::catalog::Catalog;
@@ -23,7 +24,7 @@ use crate::item::Item;
 use crate::name;
 use crate::pairing::{PairedView, Pairings, PairingsView, PollAnswer, RequestView};
 use crate::player::{self, Entry, PlayOptions, Players, Playing};
-use crate::store::{ItemMeta, ItemSource};
+use crate::store::{Durable, ItemMeta, ItemSource};
 use crate::{queue, relink, token};
 
 /// How [`Engine::add_with`] adds.
@@ -90,6 +91,10 @@ impl Engine {
 
     pub(crate) fn downloader(&self) -> &Arc<Downloader> {
         &self.parts.downloader
+    }
+
+    pub(crate) fn cache(&self) -> &Arc<Cache> {
+        &self.parts.cache
     }
 
     pub(crate) fn server(&self) -> &ServerIdentity {
@@ -194,6 +199,20 @@ impl Engine {
     /// file that is a failed item's (same name, length and validators) is
     /// [`Error::MatchesFailedItem`] unless `options.new_copy`.
     pub async fn add_with(&self, url: &str, headers: &[String], options: AddOptions) -> Result<ItemView> {
+        self.add_in(url, headers, options, None).await
+    }
+
+    /// [`Engine::add_with`]; an item added as part of `batch` (a
+    /// collection's) gets its files written without an fsync each, and no
+    /// download yet: [`Batch::finish`] syncs once, makes room once and
+    /// starts them.
+    pub(crate) async fn add_in(
+        &self,
+        url: &str,
+        headers: &[String],
+        options: AddOptions,
+        batch: Option<&Batch>,
+    ) -> Result<ItemView> {
         let (catalog, downloader) = (&self.parts.catalog, &self.parts.downloader);
         let url = validate_url(url)?;
         let headers = parse_headers(headers)?;
@@ -217,7 +236,9 @@ impl Engine {
         // Meanwhile, a connection for the player's first seek (a moov atom
         // at the end, a jump forward), ready when `add` returns; not needed
         // if nothing is added.
-        let warm = download::warm_for_seeks(downloader, &url, &headers).map(AbortOnDropHandle::new);
+        let warm = download::warm_for_seeks(downloader, &url, &headers)
+            .filter(|_| batch.is_none())
+            .map(AbortOnDropHandle::new);
         let Ok(probe) = probe.await else {
             return Err(Error::ShuttingDown);
         };
@@ -280,17 +301,27 @@ impl Engine {
             headers,
             created: unix_millis(),
         };
-        let file = catalog.store.create_item(&source, &meta)?;
+        let durable = if batch.is_some() {
+            Durable::AtSync
+        } else {
+            Durable::Now
+        };
+        let file = catalog.store.create_item_with(&source, &meta, durable)?;
         let item = Arc::new(Item::new(source, meta, file, downloader.cancel.child_token()));
         if let Some(fault) = come_back {
             download::book_fault(&mut item.lock(), &fault);
         }
         catalog.items().insert(item.id().to_string(), item.clone());
+        let view = catalog.view(&item);
+        if let Some(batch) = batch {
+            catalog.emit(Event::Added { item: view.clone() });
+            batch.added(item);
+            return Ok(view);
+        }
         queue::rebalance(&downloader.queue);
         if let Some(warm) = warm {
             warm.detach();
         }
-        let view = catalog.view(&item);
         catalog.emit(Event::Added { item: view.clone() });
         // Make room (or hold the item) before its first byte lands.
         cache::enforce(&self.parts.cache).await;

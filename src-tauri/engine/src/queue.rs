@@ -120,9 +120,7 @@ impl Queue {
         let now = crate::engine::unix_millis();
         let previous = self
             .last_move
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
-                Some(now.max(last + 1))
-            })
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
             .unwrap_or(now);
         item.lock().meta.front = Some(now.max(previous + 1));
     }

@@ -23,7 +23,10 @@ pub fn to_follow(listing: &Listing) -> Vec<String> {
 /// it gave)`, in the order of [`to_follow`]) after its own; a sub-folder
 /// that could not be read is returned with the reason. One without media
 /// files (covers, extras) adds nothing and is no failure.
-pub fn merge(mut parent: Listing, read: Vec<(String, Result<Listing, Error>)>) -> (Listing, Vec<(String, String)>) {
+pub fn merge(
+    mut parent: Listing,
+    read: Vec<(String, Result<Listing, Error>)>,
+) -> (Listing, Vec<(String, String)>) {
     let mut failed = Vec::new();
     parent.folders = parent.folders.saturating_sub(read.len());
     for (url, result) in read {
@@ -82,7 +85,10 @@ mod tests {
     fn sub_folders_join_after_the_parent_in_their_order() {
         let parent = listing(&["Trailer.mkv"], &["S1/", "S2/", "Covers/"], 0);
         let read = vec![
-            ("http://h/show/S1/".into(), Ok(listing(&["S1/E1.mkv", "S1/E2.mkv"], &[], 1))),
+            (
+                "http://h/show/S1/".into(),
+                Ok(listing(&["S1/E1.mkv", "S1/E2.mkv"], &[], 1)),
+            ),
             ("http://h/show/S2/".into(), Ok(listing(&["S2/E1.mkv"], &[], 0))),
             (
                 "http://h/show/Covers/".into(),

@@ -573,7 +573,7 @@ async fn mpv_plays_the_season_on_by_itself_with_subtitles_and_the_next_episode_r
         },
     )
     .await;
-    let slow_item = ready.expect("the second episode was complete before mpv reached it");
+    let slow_item = ready.expect("the second episode should be complete before mpv reaches it");
     assert_ne!(
         slow_item.state,
         ItemState::Complete,
@@ -712,8 +712,7 @@ async fn sub_folders_are_followed_one_level_down_when_asked() {
     let t = TestEngine::start().await;
     let added = bounded(
         "the recursive add",
-        t.engine
-            .add_listing_with(&format!("{top}Season%201/"), &[], true),
+        t.engine.add_listing_with(&format!("{top}Season%201/"), &[], true),
     )
     .await
     .expect("add the season and its sub-folder");
