@@ -127,7 +127,9 @@ async fn a_season_from_a_listing_is_one_group_and_play_all_plays_it_in_order() {
     })
     .await;
     assert!(
-        part_way["bytes"].as_str().is_some_and(|b| b.ends_with("of 96.0 MiB")),
+        part_way["bytes"]
+            .as_str()
+            .is_some_and(|b| b.ends_with("of 96.0 MiB")),
         "{part_way}"
     );
     let png = session.screenshot().await;
@@ -154,6 +156,9 @@ async fn a_season_from_a_listing_is_one_group_and_play_all_plays_it_in_order() {
     let wanted: Vec<String> = EPISODES.iter().map(|e| e.replace(' ', "%20")).collect();
     assert_eq!(urls.len(), EPISODES.len(), "{argv}");
     for (url, episode) in urls.iter().zip(&wanted) {
-        assert!(url.ends_with(&format!("/{episode}")), "{url} is not {episode}: {argv}");
+        assert!(
+            url.ends_with(&format!("/{episode}")),
+            "{url} is not {episode}: {argv}"
+        );
     }
 }

@@ -10,49 +10,18 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::cache_plan::{self, Disk, Entry, Verdict};
 use crate::catalog::Catalog;
-use crate::config::{Limits, LiveLimits};
+use crate::config::LiveLimits;
 use crate::disk;
 use crate::error::{Error, Result};
 use crate::events::{Event, RemoveReason};
-use crate::item::{Item, LiveState};
+use crate::item::Item;
 use crate::queue::{self, Queue};
 use crate::size::format_size;
 
 /// How often the limits are checked.
 const PERIOD: Duration = Duration::from_millis(500);
-
-/// After a write failed for lack of space, downloads resume once this much
-/// more than the minimum is free again (so they do not flap at the edge).
-const DISK_FULL_MARGIN: u64 = 4 << 20;
-
-/// One item as eviction sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Usage {
-    pub id: String,
-    /// Bytes it occupies or, while downloading, will occupy once complete.
-    pub bytes: u64,
-    pub last_access: u64,
-    /// Not pinned, not being read, not being downloaded.
-    pub evictable: bool,
-}
-
-/// The items to evict, oldest access first, until `cap` holds; `None` when
-/// even evicting every evictable item would not be enough.
-pub fn choose_evictions(usage: &[Usage], cap: u64) -> (Vec<String>, bool) {
-    let mut total: u64 = usage.iter().map(|u| u.bytes).sum();
-    let mut candidates: Vec<&Usage> = usage.iter().filter(|u| u.evictable).collect();
-    candidates.sort_by_key(|u| (u.last_access, u.id.clone()));
-    let mut victims = Vec::new();
-    for u in candidates {
-        if total <= cap {
-            break;
-        }
-        total -= u.bytes;
-        victims.push(u.id.clone());
-    }
-    (victims, total <= cap)
-}
 
 /// What checking the limits works with.
 pub(crate) struct Cache {
@@ -98,7 +67,8 @@ pub(crate) async fn run(cache: Arc<Cache>, cancel: CancellationToken) {
     }
 }
 
-/// Checks the cap and the free space once: evicts, holds or releases.
+/// Checks the cap and the free space once: evicts, holds or releases, as
+/// [`cache_plan::plan`] decides from what is measured here.
 pub(crate) async fn enforce(cache: &Cache) {
     let _one_at_a_time = cache.enforcing.lock().await;
     let items: Vec<Arc<Item>> = cache.catalog.items().values().cloned().collect();
@@ -110,136 +80,72 @@ pub(crate) async fn enforce(cache: &Cache) {
     })
     .await;
     let Ok((allocated, free)) = measured else { return };
-
-    let limits = cache.limits.get();
-    let cap = limits.cache_cap;
-    let usage: Vec<Usage> = items
+    let entries: Vec<Entry> = items
         .iter()
-        .zip(&allocated)
-        .map(|(item, &bytes)| {
-            let st = item.lock();
-            let incomplete = !st.size_known_and_complete() && st.meta.failure.is_none();
-            // A download counts with the size it will have once complete.
-            let projected = match st.meta.size {
-                Some(size) if incomplete => bytes.max(size),
-                _ => bytes,
-            };
-            let wanted = incomplete && !st.meta.paused;
-            Usage {
-                id: item.id().to_string(),
-                bytes: projected,
-                last_access: st.meta.last_access,
-                evictable: !st.meta.pinned && !wanted && !item.in_use(),
-            }
-        })
+        .zip(allocated)
+        .map(|(item, bytes)| entry(item, bytes))
         .collect();
-    let (victims, fits) = choose_evictions(&usage, cap);
-    for id in victims {
+    let disk = Disk {
+        free: free.unwrap_or(u64::MAX),
+        outstanding: cache.space.outstanding(),
+    };
+    let limits = cache.limits.get();
+    let plan = cache_plan::plan(&entries, &limits, disk);
+
+    for id in plan.evict {
         if let Ok(item) = cache.catalog.item(&id) {
-            tracing::info!("evicting item {id} to keep the cache under {}", format_size(cap));
+            tracing::info!(
+                "evicting item {id} to keep the cache under {}",
+                format_size(limits.cache_cap)
+            );
             let _ = remove_item(&cache.catalog, &cache.queue, &item, RemoveReason::Evicted).await;
         }
     }
-
-    let free = free.unwrap_or(u64::MAX);
-    let outstanding = cache.space.outstanding();
-    let held_for_space = admission(&items, free.saturating_sub(limits.min_free));
-    for item in &items {
-        let too_big = {
-            let st = item.lock();
-            if st.size_known_and_complete() || st.meta.failure.is_some() {
-                continue;
-            }
-            st.meta.size.filter(|&size| size > cap)
-        };
-        if let Some(size) = too_big {
-            let reason = format!(
-                "the file ({}) is larger than the cache cap ({})",
-                format_size(size),
-                format_size(cap)
-            );
-            fail(&cache.catalog, item, reason);
+    for (id, verdict) in plan.items {
+        let Some(item) = items.iter().find(|i| i.id() == id) else {
             continue;
-        }
-        let space = Space {
-            free,
-            outstanding,
-            admission: held_for_space
-                .iter()
-                .find(|(id, _)| id == item.id())
-                .map(|(_, left)| *left),
         };
-        let hold = hold_reason(&mut item.lock(), &space, &limits, fits);
-        set_hold(&cache.catalog, item, hold);
+        match verdict {
+            Verdict::Fail(reason) => fail(&cache.catalog, item, reason),
+            Verdict::Go {
+                hold,
+                disk_full_over,
+                space_wait_over,
+            } => {
+                {
+                    let mut st = item.lock();
+                    // Finished since it was measured: nothing to hold.
+                    if st.size_known_and_complete() || st.meta.failure.is_some() {
+                        continue;
+                    }
+                    st.disk_full &= !disk_full_over;
+                    st.space_wait &= !space_wait_over;
+                }
+                set_hold(&cache.catalog, item, hold);
+            }
+        }
     }
 }
 
-/// The known-size downloads that must wait for others to finish before
-/// their remaining bytes fit above the reserve (see [`disk::admit`]), each
-/// with the room left for it.
-fn admission(items: &[Arc<Item>], room: u64) -> Vec<(String, u64)> {
-    let claims: Vec<disk::Claim> = items
-        .iter()
-        .filter_map(|item| {
-            let st = item.lock();
-            let size = st.meta.size?;
-            let downloading = st.meta.failure.is_none() && !st.meta.paused && !st.removed;
-            (downloading && !st.size_known_and_complete()).then(|| disk::Claim {
-                id: item.id().to_string(),
-                need: size.saturating_sub(st.written.total()),
-                running: st.hold.is_none(),
-                created: item.created,
-            })
-        })
-        .collect();
-    disk::admit(&claims, room)
-}
-
-/// Free space as measured for one check.
-struct Space {
-    free: u64,
-    /// Granted to fetches and not written yet.
-    outstanding: u64,
-    /// Admission holds the item back: the room left for it.
-    admission: Option<u64>,
-}
-
-/// Why an unfinished item must not download now, if it must not.
-fn hold_reason(st: &mut LiveState, space: &Space, limits: &Limits, fits: bool) -> Option<String> {
-    let free = space.free;
-    if st.disk_full && free >= limits.min_free.saturating_add(DISK_FULL_MARGIN) {
-        st.disk_full = false;
-    }
-    let need = st.meta.size.map(|size| size.saturating_sub(st.written.total()));
-    if st.space_wait
-        && disk::resumes(
-            free,
-            space.outstanding,
-            limits.min_free,
-            limits.connections_per_item,
-            need,
-        )
-    {
-        st.space_wait = false;
-    }
-    if st.disk_full {
-        Some(format!("the disk is full ({} free)", format_size(free)))
-    } else if st.space_wait || free < limits.min_free {
-        Some(disk::waiting_reason(free, limits.min_free))
-    } else if let (Some(left), Some(need)) = (space.admission, need) {
-        Some(format!(
-            "waiting for disk space: {} to download, {} free above the {} reserve after other downloads",
-            format_size(need),
-            format_size(left),
-            format_size(limits.min_free)
-        ))
-    } else if !fits && st.meta.size.is_some() {
-        Some(format!(
-            "waiting for room in the cache (cap {})",
-            format_size(limits.cache_cap)
-        ))
-    } else {
-        None
+/// The item as the check sees it, its data file occupying `allocated` bytes.
+fn entry(item: &Item, allocated: u64) -> Entry {
+    let st = item.lock();
+    Entry {
+        id: item.id().to_string(),
+        allocated,
+        size: st.meta.size,
+        present: st.written.total(),
+        complete: st.size_known_and_complete(),
+        failed: st.meta.failure.is_some(),
+        paused: st.meta.paused,
+        pinned: st.meta.pinned,
+        removed: st.removed,
+        in_use: item.in_use(),
+        last_access: st.meta.last_access,
+        created: item.created,
+        held: st.hold.is_some(),
+        disk_full: st.disk_full,
+        space_wait: st.space_wait,
     }
 }
 
@@ -302,44 +208,4 @@ pub(crate) async fn remove_item(
     });
     queue::rebalance(queue);
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn u(id: &str, bytes: u64, last_access: u64, evictable: bool) -> Usage {
-        Usage {
-            id: id.into(),
-            bytes,
-            last_access,
-            evictable,
-        }
-    }
-
-    #[test]
-    fn evicts_least_recently_used_first_until_under_cap() {
-        let usage = [
-            u("new", 40, 30, true),
-            u("old", 40, 10, true),
-            u("mid", 40, 20, true),
-        ];
-        assert_eq!(choose_evictions(&usage, 100), (vec!["old".to_string()], true));
-        assert_eq!(
-            choose_evictions(&usage, 50),
-            (vec!["old".to_string(), "mid".to_string()], true)
-        );
-        assert_eq!(choose_evictions(&usage, 120), (vec![], true));
-    }
-
-    #[test]
-    fn pinned_in_use_and_downloading_items_are_kept() {
-        let usage = [
-            u("pinned", 60, 1, false),
-            u("free", 30, 50, true),
-            u("reading", 30, 2, false),
-        ];
-        assert_eq!(choose_evictions(&usage, 100), (vec!["free".to_string()], true));
-        assert_eq!(choose_evictions(&usage, 50), (vec!["free".to_string()], false));
-    }
 }

@@ -21,10 +21,10 @@ use crate::error::{Error, Result};
 use crate::events::{Event, ItemView, RemoveReason};
 use crate::input::{parse_headers, validate_url};
 use crate::item::Item;
-use crate::name;
 use crate::pairing::{PairedView, Pairings, PairingsView, PollAnswer, RequestView};
 use crate::player::{self, Entry, PlayOptions, Players, Playing};
-use crate::store::{Durable, ItemMeta, ItemSource};
+use crate::probe::{self, Admit, Probe};
+use crate::store::{Durable, ItemSource};
 use crate::{queue, relink, token};
 
 /// How [`Engine::add_with`] adds.
@@ -219,66 +219,33 @@ impl Engine {
         if let Some(existing) = find_by_url(catalog, &url) {
             return Ok(catalog.view(&existing));
         }
-        // On the download thread: the probe's connection carries the first fetch.
-        let (client, probe_url, probe_headers) = (downloader.client.clone(), url.clone(), headers.clone());
-        let timeout = downloader.config.origin_timeout;
-        let probe = downloader.thread.spawn(&downloader.tasks, async move {
-            let request = origin::Request {
-                url: &probe_url,
-                headers: &probe_headers,
-                range: Some((0, None)),
-                if_range: None,
-                timeout,
-                resend_if_stale: false,
-            };
-            origin::send(&client, request).await
-        });
+        let probe = spawn_probe(downloader, &url, &headers);
         // Meanwhile, a connection for the player's first seek (a moov atom
         // at the end, a jump forward), ready when `add` returns; not needed
         // if nothing is added.
         let warm = download::warm_for_seeks(downloader, &url, &headers)
             .filter(|_| batch.is_none())
             .map(AbortOnDropHandle::new);
-        let Ok(probe) = probe.await else {
+        let Ok(sent) = probe.await else {
             return Err(Error::ShuttingDown);
         };
-        let mut meta = ItemMeta {
-            name: name::display_name(None, &url),
-            last_access: unix_millis(),
-            ..ItemMeta::default()
-        };
-        // A transient refusal that says when to come back (`Retry-After`):
-        // the download's first fetch waits for it too.
-        let mut come_back = None;
-        let first = match probe {
+        let (response, answer) = match sent {
             Ok(response) => {
                 let answer = origin::answer(&response);
-                match answer {
-                    Ok(answer) => {
-                        download::learn(&mut meta, &answer, &url);
-                        Some(response)
-                    }
-                    Err(e) => {
-                        tracing::warn!("probe of a new item: {}", e);
-                        None
-                    }
-                }
+                (Some(response), answer)
             }
-            Err(e) if e.is_definitive() || matches!(e, origin::FetchError::Unreachable { .. }) => {
-                return Err(e.into());
-            }
-            Err(e) => {
-                tracing::info!("origin not ready yet ({}); the download will retry", e);
-                if matches!(
-                    e,
-                    origin::FetchError::Transient {
-                        retry_after: Some(_),
-                        ..
-                    }
-                ) {
-                    come_back = Some(e);
-                }
-                None
+            Err(e) => (None, Err(e)),
+        };
+        let judged = Probe::judge(answer);
+        let meta = judged.meta(&url, unix_millis());
+        // The answer's body feeds the first fetch; a transient refusal that
+        // says when to come back (`Retry-After`) is waited for by it.
+        let (first, come_back) = match judged {
+            Probe::Answered(_) => (response, None),
+            Probe::Refused(fault) => return Err(fault.into()),
+            Probe::NotReady { fault, come_back } => {
+                tracing::info!("origin not ready yet ({fault}); the download will retry");
+                (None, come_back.then_some(fault))
             }
         };
         if downloader.cancel.is_cancelled() {
@@ -286,13 +253,12 @@ impl Engine {
         }
         // Two adds of one URL may race through the probe: the first wins.
         let _guard = catalog.adding.lock().await;
-        if let Some(existing) = find_by_url(catalog, &url) {
-            return Ok(catalog.view(&existing));
-        }
-        if meta.probed && !options.new_copy {
-            if let Some((id, name)) = relink::failed_item_matching(catalog, &meta) {
-                return Err(Error::MatchesFailedItem { id, name });
-            }
+        let existing = find_by_url(catalog, &url);
+        let failed_twin = relink::failed_item_matching(catalog, &meta);
+        match probe::admit(existing, failed_twin, meta.probed, options.new_copy) {
+            Admit::Existing(item) => return Ok(catalog.view(&item)),
+            Admit::MatchesFailed { id, name } => return Err(Error::MatchesFailedItem { id, name }),
+            Admit::Add => {}
         }
         let source = ItemSource {
             id: unique_id(catalog),
@@ -414,7 +380,7 @@ impl Engine {
             st.meta.paused = false;
             st.failures = 0;
             st.retry_at = None;
-            st.last_progress = std::time::Instant::now();
+            st.last_progress = tokio::time::Instant::now();
             st.meta.failure.take().is_some()
         };
         download::save(&self.parts.catalog, &item).await;
@@ -513,6 +479,28 @@ impl Engine {
 
 fn find_by_url(catalog: &Catalog, url: &str) -> Option<Arc<Item>> {
     catalog.items().values().find(|i| i.lock().url == url).cloned()
+}
+
+/// Sends the probe of `add` (`Range: bytes=0-`) on the download thread:
+/// its connection, and its response, carry the first fetch.
+fn spawn_probe(
+    downloader: &Downloader,
+    url: &str,
+    headers: &[(String, String)],
+) -> tokio::task::JoinHandle<std::result::Result<reqwest::Response, origin::FetchError>> {
+    let (client, url, headers) = (downloader.client.clone(), url.to_string(), headers.to_vec());
+    let timeout = downloader.config.origin_timeout;
+    downloader.thread.spawn(&downloader.tasks, async move {
+        let request = origin::Request {
+            url: &url,
+            headers: &headers,
+            range: Some((0, None)),
+            if_range: None,
+            timeout,
+            resend_if_stale: false,
+        };
+        origin::send(&client, request).await
+    })
 }
 
 fn unique_id(catalog: &Catalog) -> String {

@@ -8,6 +8,7 @@
 mod batch;
 pub mod byte_ranges;
 pub mod cache;
+mod cache_plan;
 mod catalog;
 pub mod collection;
 pub mod collection_ops;
@@ -27,6 +28,7 @@ pub mod name;
 pub mod pairing;
 pub mod player;
 pub mod playlist;
+mod probe;
 pub mod proxy;
 pub mod queue;
 pub mod rate_limit;

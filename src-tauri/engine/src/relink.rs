@@ -228,7 +228,7 @@ async fn commit(catalog: &Catalog, item: &Item, generation: u64, url: String, ne
         st.retry_at = None;
         st.last_error = None;
         st.short_end = None;
-        st.last_progress = std::time::Instant::now();
+        st.last_progress = tokio::time::Instant::now();
         st.meta.clone()
     };
     let store = catalog.store.clone();

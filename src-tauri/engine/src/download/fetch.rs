@@ -3,11 +3,13 @@
 
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Response;
+use tokio::time::Instant;
 
 use super::origin::{self, Answer, Body, FetchError};
+use super::request::{self, RequestPlan};
 use super::Downloader;
 use super::{finish, Outcome};
 use crate::disk::{Grant, NoRoom};
@@ -36,86 +38,27 @@ async fn run_fetch(
     running: &RunningFetch,
     first: Option<Response>,
 ) -> Outcome {
-    let (generation, file, meta, url) = {
+    let (generation, file, url, plan) = {
         let st = item.lock();
-        (
-            st.meta.generation,
-            st.file.clone(),
-            st.meta.clone(),
-            st.url.clone(),
-        )
+        let plan = request::plan(&st.meta, running.pos, running.end, running.seek);
+        (st.meta.generation, st.file.clone(), st.url.clone(), plan)
     };
+    // The probe's response answered `bytes=0-`.
     let asked_from = if first.is_some() { 0 } else { running.pos };
     let response = match first {
         Some(response) => response,
-        None => {
-            let ranged = meta.probed && meta.accepts_ranges && meta.size.is_some();
-            let range = if ranged {
-                Some((running.pos, Some(running.end)))
-            } else {
-                // Unprobed or no range support: ask anyway; a 200 is handled.
-                Some((running.pos, None))
-            };
-            let if_range = origin::if_range_validator(meta.etag.as_deref(), meta.last_modified.as_deref())
-                .filter(|_| meta.probed);
-            let request = origin::Request {
-                url: &url,
-                headers: &item.headers,
-                range,
-                if_range,
-                timeout: downloader.config.origin_timeout,
-                // A seek asks on the connection kept idle for it.
-                resend_if_stale: running.seek,
-            };
-            let client = if running.seek {
-                &downloader.seek_client
-            } else {
-                &downloader.client
-            };
-            match origin::send(client, request).await {
-                Ok(response) => response,
-                Err(e) => return Outcome::Fault(e),
-            }
-        }
+        None => match send(downloader, item, &url, plan).await {
+            Ok(response) => response,
+            Err(e) => return Outcome::Fault(e),
+        },
     };
     let answer = match origin::answer(&response) {
         Ok(answer) => answer,
         Err(e) => return Outcome::Fault(e),
     };
-
-    let body_start = {
-        let mut st = item.lock();
-        if st.meta.generation != generation {
-            return Outcome::Stopped;
-        }
-        if st.meta.probed {
-            match check_answer(&st.meta, &answer, asked_from) {
-                Ok(Verdict::Bytes(start)) => start,
-                Ok(Verdict::IgnoresRanges) => {
-                    tracing::info!(
-                        "item {}: the origin ignores ranges; downloading in sequence",
-                        item.id()
-                    );
-                    st.meta.accepts_ranges = false;
-                    0
-                }
-                Err(outcome) => return outcome,
-            }
-        } else {
-            learn(&mut st.meta, &answer, &url);
-            let size = st.meta.size;
-            if let (Some(size), Some(f)) = (size, st.fetch_mut(running.id)) {
-                f.end = f.end.min(size);
-            }
-            drop(st);
-            item.notify_readers();
-            item.kick.notify_one();
-            match answer.body {
-                Body::Partial { start, .. } => start,
-                Body::Full { .. } => 0,
-                Body::Unsatisfiable { .. } => return Outcome::Done,
-            }
-        }
+    let body_start = match body_start(item, running.id, generation, &answer, asked_from, &url) {
+        Ok(start) => start,
+        Err(outcome) => return outcome,
     };
     // This seek took the warm connection: warm the next one (HTTP/2 has
     // no need: its requests share one connection).
@@ -132,6 +75,71 @@ async fn run_fetch(
         Outcome::Fault(FetchError::Transient { message, .. }) if whole => short_whole_body(item, &message),
         outcome => outcome,
     }
+}
+
+/// Where the answer's bytes start, once they are known to be of the file
+/// the item holds (an unprobed item learns from the answer what it is).
+fn body_start(
+    item: &Item,
+    fetch_id: u64,
+    generation: u64,
+    answer: &Answer,
+    asked_from: u64,
+    url: &str,
+) -> Result<u64, Outcome> {
+    let mut st = item.lock();
+    if st.meta.generation != generation {
+        return Err(Outcome::Stopped);
+    }
+    if st.meta.probed {
+        return match check_answer(&st.meta, answer, asked_from)? {
+            Verdict::Bytes(start) => Ok(start),
+            Verdict::IgnoresRanges => {
+                tracing::info!(
+                    "item {}: the origin ignores ranges; downloading in sequence",
+                    item.id()
+                );
+                st.meta.accepts_ranges = false;
+                Ok(0)
+            }
+        };
+    }
+    learn(&mut st.meta, answer, url);
+    let size = st.meta.size;
+    if let (Some(size), Some(fetch)) = (size, st.fetch_mut(fetch_id)) {
+        fetch.end = fetch.end.min(size);
+    }
+    drop(st);
+    item.notify_readers();
+    item.kick.notify_one();
+    match answer.body {
+        Body::Partial { start, .. } => Ok(start),
+        Body::Full { .. } => Ok(0),
+        Body::Unsatisfiable { .. } => Err(Outcome::Done),
+    }
+}
+
+/// Sends a fetch's planned request.
+async fn send(
+    downloader: &Downloader,
+    item: &Item,
+    url: &str,
+    plan: RequestPlan,
+) -> Result<Response, FetchError> {
+    let request = origin::Request {
+        url,
+        headers: &item.headers,
+        range: Some(plan.range),
+        if_range: plan.if_range.as_deref(),
+        timeout: downloader.config.origin_timeout,
+        resend_if_stale: plan.warm_connection,
+    };
+    let client = if plan.warm_connection {
+        &downloader.seek_client
+    } else {
+        &downloader.client
+    };
+    origin::send(client, request).await
 }
 
 /// A whole-file response ended before the length it declared. When the
@@ -304,11 +312,11 @@ async fn give_way(downloader: &Downloader, item: &Item, fetch_id: u64) {
     if !must() {
         return;
     }
-    let until = tokio::time::Instant::now() + STANDBY_MAX;
+    let until = Instant::now() + STANDBY_MAX;
     // Subscribed before the next look, so a change after it is not missed.
     let mut changes = item.changes();
     while must() {
-        let idle_until = (tokio::time::Instant::now() + STANDBY_IDLE).min(until);
+        let idle_until = (Instant::now() + STANDBY_IDLE).min(until);
         tokio::select! {
             changed = changes.changed() => if changed.is_err() { return },
             () = tokio::time::sleep_until(idle_until) => return,

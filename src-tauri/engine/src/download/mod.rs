@@ -1,13 +1,17 @@
 //! The downloader: per item, a supervisor task decides which origin fetches
-//! run (see [`schedule`]); each fetch streams one response into the data
-//! file and records what it wrote. Faults are retried with backoff; a
-//! changed origin file starts the item over; nothing is ever mixed.
+//! run (see [`step`] and [`schedule`]); each fetch streams one response into
+//! the data file and records what it wrote. Faults are retried with backoff
+//! (see [`retry`]); a changed origin file starts the item over; nothing is
+//! ever mixed. The decisions are pure values; this module carries them out.
 
 mod context;
 mod fetch;
 pub(crate) mod origin;
 pub(crate) mod persist;
+mod request;
+mod retry;
 pub mod schedule;
+mod step;
 mod thread;
 
 pub(crate) use context::Downloader;
@@ -17,9 +21,10 @@ pub(crate) use thread::DownloadThread;
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Response;
+use tokio::time::Instant;
 
 use crate::events::ItemState;
 use crate::item::{Item, LiveState, RunningFetch};
@@ -192,7 +197,7 @@ async fn supervise(downloader: Arc<Downloader>, item: Arc<Item>, mut first: Opti
                 return;
             }
             () = item.kick.notified() => {}
-            () = tokio::time::sleep_until(wake.into()) => {}
+            () = tokio::time::sleep_until(wake) => {}
         }
     }
 }
@@ -204,114 +209,92 @@ fn wants_supervisor(item: &Item) -> bool {
 
 type Start = (RunningFetch, Option<Response>);
 
-/// When every connection serves readers, how long a reader waits before it
-/// takes one, and how long a fetch serves its readers before giving its
-/// connection up (see [`schedule::plan`]): readers' turns.
-const READER_TURN: Duration = Duration::from_secs(1);
-/// How often the supervisor looks again while a reader waits.
-const REPLAN_WHILE_WAITING: Duration = Duration::from_millis(250);
-
-/// Looks at the item and decides which fetches to start or stop.
+/// Looks at the item, decides what to do (see [`step::step`]) and does it:
+/// starts, shrinks or stops fetches, or fails the item.
 fn decide(downloader: &Downloader, item: &Arc<Item>, first: &mut Option<Response>) -> (Step, Vec<Start>) {
-    let config = &downloader.config;
+    let settings = step::Settings {
+        stall_timeout: downloader.config.stall_timeout,
+        max_fetches: downloader.limits.get().connections_per_item.max(1),
+        seek_threshold: downloader.config.seek_threshold,
+    };
     let now = Instant::now();
     let mut st = item.lock();
-    if st.removed || st.meta.failure.is_some() || st.size_known_and_complete() {
-        st.cancel_fetches();
-        return (Step::Exit, Vec::new());
-    }
-    if st.failures > 0 && now.duration_since(st.last_progress) >= config.stall_timeout {
-        let last = st.last_error.clone().unwrap_or_else(|| "origin fault".into());
-        let failure = format!(
-            "{last} (gave up after {} s without progress)",
-            config.stall_timeout.as_secs()
-        );
-        tracing::warn!("item {}: {failure}", item.id());
-        st.meta.failure = Some(failure);
-        st.cancel_fetches();
-        drop(st);
-        item.notify_readers();
-        return (Step::Exit, Vec::new());
-    }
-    if let Some(at) = st.retry_at.filter(|at| *at > now) {
-        return (Step::Wait(Some(at)), Vec::new());
-    }
-    if st.hold.is_some() {
-        return (Step::Wait(None), Vec::new());
-    }
-    // Beyond the queue's running items, fetch only for readers.
-    let background = !st.meta.paused && downloader.queue.admits(item.id());
-    if !background {
-        // The probe's response would hold a connection while queued.
+    // Paused, or waiting its turn in the queue: fetch only for readers.
+    let readers_only = st.meta.paused || !downloader.queue.admits(item.id());
+    if readers_only {
+        // The probe's response would hold a connection meanwhile.
         first.take();
     }
+    let step::Step { acts, next } = next_step(&st, readers_only, now, &settings);
+
     let mut starts = Vec::new();
-    let ranged = st.meta.probed && st.meta.accepts_ranges;
-    match st.meta.size.filter(|_| ranged) {
-        None => {
-            // One sequential fetch: the origin must be probed, or cannot seek.
-            if !background && !st.reader_waits() {
-                st.cancel_fetches();
-            } else if st.fetches.is_empty() {
-                let limit = st.meta.size.unwrap_or(u64::MAX);
-                if let Some(gap) = st.written.first_gap_from(0, limit) {
-                    let running = st.start_fetch(gap.start, limit, false, &item.cancel);
-                    starts.push((running, first.take()));
+    let mut failed = false;
+    for act in acts {
+        match act {
+            step::Act::Start { span, seek } => {
+                let running = st.start_fetch(span.start, span.end, seek, &item.cancel);
+                // The probe's response starts at byte 0: only a fetch from 0 can use it.
+                let response = if span.start == 0 { first.take() } else { None };
+                starts.push((running, response));
+            }
+            step::Act::Shrink { id, end } => {
+                if let Some(fetch) = st.fetch_mut(id) {
+                    fetch.end = end;
                 }
             }
-        }
-        Some(size) => {
-            let fetches = as_scheduled(&st, config.seek_threshold);
-            let demands: Vec<schedule::Demand> = st
-                .demands
-                .values()
-                .map(|d| schedule::Demand {
-                    at: d.pos,
-                    waited: d
-                        .waiting_since
-                        .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
-                })
-                .collect();
-            let actions = schedule::plan(&schedule::Inputs {
-                size,
-                present: &st.written,
-                fetches: &fetches,
-                demands: &demands,
-                max_fetches: downloader.limits.get().connections_per_item.max(1),
-                background,
-                seek_threshold: config.seek_threshold,
-                min_split: config.seek_threshold.max(1 << 20),
-                patience: READER_TURN,
-            });
-            for action in actions {
-                match action {
-                    schedule::Action::Start(r) | schedule::Action::Seek(r) => {
-                        let seek = matches!(action, schedule::Action::Seek(_));
-                        let running = st.start_fetch(r.start, r.end, seek, &item.cancel);
-                        // The probe's response starts at byte 0: only a fetch from 0 can use it.
-                        let response = if r.start == 0 { first.take() } else { None };
-                        starts.push((running, response));
-                    }
-                    schedule::Action::Shrink { id, end } => {
-                        if let Some(f) = st.fetch_mut(id) {
-                            f.end = end;
-                        }
-                    }
-                    schedule::Action::Stop { id } => {
-                        if let Some(i) = st.fetches.iter().position(|f| f.id == id) {
-                            st.fetches.remove(i).cancel.cancel();
-                        }
-                    }
+            step::Act::Stop { id } => {
+                if let Some(i) = st.fetches.iter().position(|f| f.id == id) {
+                    st.fetches.remove(i).cancel.cancel();
                 }
+            }
+            step::Act::StopAll => st.cancel_fetches(),
+            step::Act::Fail(reason) => {
+                tracing::warn!("item {}: {reason}", item.id());
+                st.meta.failure = Some(reason);
+                failed = true;
             }
         }
     }
-    // A reader still waiting may take a connection once it has waited its
-    // turn: look again soon rather than at the next kick.
-    (
-        Step::Wait(st.reader_waits().then(|| now + REPLAN_WHILE_WAITING)),
-        starts,
-    )
+    drop(st);
+    if failed {
+        item.notify_readers();
+    }
+    let step = match next {
+        step::Next::Exit => Step::Exit,
+        step::Next::Wait(after) => Step::Wait(after.map(|d| now + d)),
+    };
+    (step, starts)
+}
+
+/// What the supervisor decides for the item as it is at `now`.
+fn next_step(st: &LiveState, readers_only: bool, now: Instant, settings: &step::Settings) -> step::Step {
+    let fetches = as_scheduled(st, settings.seek_threshold);
+    let demands: Vec<schedule::Demand> = st
+        .demands
+        .values()
+        .map(|d| schedule::Demand {
+            at: d.pos,
+            waited: d
+                .waiting_since
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
+        })
+        .collect();
+    let sight = step::Sight {
+        over: st.removed || st.meta.failure.is_some() || st.size_known_and_complete(),
+        failures: st.failures,
+        since_progress: now.saturating_duration_since(st.last_progress),
+        last_error: st.last_error.as_deref(),
+        backoff_left: st.retry_at.map(|at| at.saturating_duration_since(now)),
+        held: st.hold.is_some(),
+        readers_only,
+        reader_waits: st.reader_waits(),
+        size: st.meta.size,
+        ranged: st.meta.probed && st.meta.accepts_ranges,
+        present: &st.written,
+        fetches: &fetches,
+        demands: &demands,
+    };
+    step::step(&sight, settings)
 }
 
 /// Whether fetch `fetch_id` should stand by for a reader another fetch feeds
@@ -339,48 +322,47 @@ fn as_scheduled(st: &LiveState, seek_threshold: u64) -> Vec<schedule::Fetch> {
         .collect()
 }
 
-/// Books the end of a fetch and wakes the supervisor.
+/// Books the end of a fetch, as [`retry::after_fetch`] decides, and wakes
+/// the supervisor.
 async fn finish(downloader: &Arc<Downloader>, item: &Arc<Item>, fetch_id: u64, outcome: Outcome) {
-    {
+    let after = {
         let mut st = item.lock();
         st.fetches.retain(|f| f.id != fetch_id);
-        match &outcome {
-            Outcome::Done | Outcome::Stopped | Outcome::Changed(_) => {}
-            Outcome::Fault(fault) if fault.is_definitive() => {
-                tracing::warn!("item {}: {fault}", item.id());
-                st.meta.failure = Some(fault.to_string());
+        let after = retry::after_fetch(&outcome, st.failures, token::unit_random());
+        match &after {
+            retry::AfterFetch::Replan | retry::AfterFetch::StartOver(_) => {}
+            retry::AfterFetch::Fail(reason) => {
+                tracing::warn!("item {}: {reason}", item.id());
+                st.meta.failure = Some(reason.clone());
                 st.cancel_fetches();
             }
-            Outcome::Fault(fault) => {
-                let wait = book_fault(&mut st, fault);
-                tracing::info!(
-                    "item {}: {} (fault {}, retrying in {} ms)",
-                    item.id(),
-                    fault,
-                    st.failures,
-                    wait.as_millis()
-                );
-            }
-            Outcome::NoRoom(no_room) => {
-                tracing::info!("item {}: {}", item.id(), no_room.reason());
-                st.space_wait = true;
-                st.hold = Some(no_room.reason());
-                st.cancel_fetches();
-            }
-            Outcome::Disk(e) => {
-                if e.raw_os_error() == Some(libc::ENOSPC) {
-                    tracing::warn!("item {}: the disk is full; downloading pauses", item.id());
-                    st.disk_full = true;
-                    st.hold = Some("the disk is full".to_string());
-                    st.cancel_fetches();
-                } else {
-                    st.meta.failure = Some(format!("cannot write the data file: {e}"));
-                    st.cancel_fetches();
+            retry::AfterFetch::Retry(wait) => {
+                if let Outcome::Fault(fault) = &outcome {
+                    book_retry(&mut st, fault, *wait);
+                    tracing::info!(
+                        "item {}: {fault} (fault {}, retrying in {} ms)",
+                        item.id(),
+                        st.failures,
+                        wait.as_millis()
+                    );
                 }
             }
+            retry::AfterFetch::WaitForSpace(reason) => {
+                tracing::info!("item {}: {reason}", item.id());
+                st.space_wait = true;
+                st.hold = Some(reason.clone());
+                st.cancel_fetches();
+            }
+            retry::AfterFetch::DiskFull => {
+                tracing::warn!("item {}: the disk is full; downloading pauses", item.id());
+                st.disk_full = true;
+                st.hold = Some("the disk is full".to_string());
+                st.cancel_fetches();
+            }
         }
-    }
-    if let Outcome::Changed(reason) = outcome {
+        after
+    };
+    if let retry::AfterFetch::StartOver(reason) = after {
         persist::reset_content(&downloader.catalog, item, &reason).await;
     }
     item.notify_readers();
@@ -388,27 +370,18 @@ async fn finish(downloader: &Arc<Downloader>, item: &Arc<Item>, fetch_id: u64, o
 }
 
 /// Books a transient fault: the item's next fetch waits out a backoff, or
-/// the origin's `Retry-After` (at most 60 s) when that is longer. Returns
-/// the wait.
+/// the origin's `Retry-After` when that is longer (see
+/// [`retry::backoff_wait`]). Returns the wait.
 pub(crate) fn book_fault(st: &mut LiveState, fault: &FetchError) -> Duration {
-    st.failures += 1;
-    let retry_after = match fault {
-        FetchError::Transient { retry_after, .. } => *retry_after,
-        _ => None,
-    };
-    let wait = backoff(st.failures).max(retry_after.unwrap_or_default().min(Duration::from_secs(60)));
-    st.last_error = Some(fault.to_string());
-    st.retry_at = Some(Instant::now() + wait);
+    let wait = retry::backoff_wait(fault, st.failures + 1, token::unit_random());
+    book_retry(st, fault, wait);
     wait
 }
 
-/// Exponential backoff with jitter: 250 ms, 500 ms, 1 s … capped at 10 s.
-fn backoff(failures: u32) -> Duration {
-    let base = 250u64
-        .saturating_mul(1 << failures.saturating_sub(1).min(6))
-        .min(10_000);
-    let jitter = 0.75 + 0.5 * token::unit_random();
-    Duration::from_millis((base as f64 * jitter) as u64)
+fn book_retry(st: &mut LiveState, fault: &FetchError, wait: Duration) {
+    st.failures += 1;
+    st.last_error = Some(fault.to_string());
+    st.retry_at = Some(Instant::now() + wait);
 }
 
 #[cfg(test)]
@@ -432,11 +405,119 @@ mod tests {
         );
     }
 
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let ms = |n| backoff(n).as_millis();
-        assert!((187..=313).contains(&ms(1)), "{}", ms(1));
-        assert!((750..=1250).contains(&ms(3)), "{}", ms(3));
-        assert!(ms(30) <= 12_500);
+    // The supervisor's clock is tokio's: these drive its decisions on the
+    // item's own state with paused time, as `supervise` would sleep.
+
+    use crate::store::{ItemMeta, ItemSource};
+
+    fn unprobed_item(dir: &tempfile::TempDir) -> Item {
+        let source = ItemSource {
+            id: "i".into(),
+            token: "t".into(),
+            source_url: "http://127.0.0.1:1/f".into(),
+            headers: vec![],
+            created: 0,
+        };
+        let file = std::fs::File::create(dir.path().join("data")).expect("a data file");
+        let cancel = tokio_util::sync::CancellationToken::new();
+        Item::new(source, ItemMeta::default(), file, cancel)
+    }
+
+    fn settings(stall_timeout: Duration) -> step::Settings {
+        step::Settings {
+            stall_timeout,
+            max_fetches: 2,
+            seek_threshold: 2 << 20,
+        }
+    }
+
+    fn unavailable(retry_after: Option<u64>) -> FetchError {
+        FetchError::Transient {
+            status: Some(reqwest::StatusCode::SERVICE_UNAVAILABLE),
+            message: "origin answered 503 Service Unavailable".into(),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    /// Runs the supervisor's looks against an origin that always answers
+    /// `fault`, sleeping (on the paused clock) as it would; returns the
+    /// origin requests made, their times, and the failure it ends with.
+    async fn against_a_down_origin(stall: Duration, fault: &FetchError) -> (Vec<Duration>, String) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let item = unprobed_item(&dir);
+        let start = Instant::now();
+        let mut requests = Vec::new();
+        for _ in 0..1000 {
+            let step = next_step(&item.lock(), false, Instant::now(), &settings(stall));
+            match (step.acts.as_slice(), step.next) {
+                ([step::Act::Start { .. }], step::Next::Wait(None)) => {
+                    requests.push(start.elapsed());
+                    book_fault(&mut item.lock(), fault);
+                }
+                ([], step::Next::Wait(Some(wait))) => tokio::time::sleep(wait).await,
+                ([step::Act::StopAll, step::Act::Fail(reason)], step::Next::Exit) => {
+                    return (requests, reason.clone());
+                }
+                other => panic!("unexpected step {other:?}"),
+            }
+        }
+        panic!("no end after 1000 looks: {requests:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_origin_that_stays_down_costs_a_handful_of_requests_then_fails() {
+        let fault = unavailable(None);
+        let (requests, reason) = against_a_down_origin(Duration::from_secs(3), &fault).await;
+        assert!((3..=10).contains(&requests.len()), "requests at {requests:?}");
+        let gaps: Vec<Duration> = requests.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(
+            gaps.windows(2).all(|w| w[1] >= w[0] / 2),
+            "the waits grow (give or take jitter): {gaps:?}"
+        );
+        let longest = gaps.iter().max().copied().unwrap_or_default();
+        assert!(longest >= Duration::from_millis(600), "gaps: {gaps:?}");
+        assert_eq!(
+            reason,
+            "origin answered 503 Service Unavailable (gave up after 3 s without progress)"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_waited_out_before_the_next_request() {
+        let fault = unavailable(Some(2));
+        let (requests, _) = against_a_down_origin(Duration::from_secs(5), &fault).await;
+        let gaps: Vec<Duration> = requests.windows(2).map(|w| w[1] - w[0]).collect();
+        assert!(!gaps.is_empty(), "requests at {requests:?}");
+        assert!(
+            gaps.iter().all(|gap| *gap >= Duration::from_secs(2)),
+            "no request before Retry-After: {gaps:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn progress_resets_the_stall_clock() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let item = unprobed_item(&dir);
+        let stall = settings(Duration::from_secs(3));
+        book_fault(&mut item.lock(), &unavailable(None));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        // A byte arrives (what `fetch::record` books).
+        {
+            let mut st = item.lock();
+            st.last_progress = Instant::now();
+            st.failures = 0;
+            st.retry_at = None;
+        }
+        book_fault(&mut item.lock(), &unavailable(None));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let step = next_step(&item.lock(), false, Instant::now(), &stall);
+        assert_ne!(
+            step.next,
+            step::Next::Exit,
+            "4 s after the start, 2 s after progress"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let step = next_step(&item.lock(), false, Instant::now(), &stall);
+        assert_eq!(step.next, step::Next::Exit, "3 s without progress");
     }
 }

@@ -2,7 +2,8 @@
 //! and the reset of an item whose origin file changed.
 
 use std::sync::Arc;
-use std::time::Instant;
+
+use tokio::time::Instant;
 
 use crate::catalog::Catalog;
 use crate::events::Event;

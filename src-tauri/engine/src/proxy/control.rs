@@ -84,18 +84,40 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
         .pairing_book()
         .presented(bearer(&req), &engine.server().control_token);
     let route = Route::of(&method, &segments);
-    match pairing::decide(&origin, &presented, route) {
+    let access = pairing::decide(&origin, &presented, route);
+    if access == Access::Pairing {
+        return pair(req, engine, &origin, &segments).await;
+    }
+    let empty_body = req.body().size_hint().exact() == Some(0);
+    if let Some(refused) = refusal(&access, route, &presented, empty_body) {
+        return refused;
+    }
+    match segments.as_slice() {
+        ["items", rest @ ..] => items(req, engine, method, rest).await,
+        ["collections", rest @ ..] => collections(engine, method, rest).await,
+        ["pairings", rest @ ..] => pairings(engine, method, rest),
+        ["events"] if method == Method::GET => events(engine),
+        ["events"] => method_not_allowed(),
+        _ => not_found("no such API path"),
+    }
+}
+
+/// The answer to a request its access does not allow; `None` if allowed.
+fn refusal(
+    access: &Access,
+    route: Route,
+    presented: &Presented,
+    empty_body: bool,
+) -> Option<Response<ProxyBody>> {
+    match access {
         // A paired token plays with the engine's own player: a play request
         // from it carries no options (one could name a command to run).
-        Access::Paired if route == Route::Play && req.body().size_hint().exact() != Some(0) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "a paired browser extension plays with Spool's own player: send no options",
-            )
-        }
-        Access::Full | Access::Paired => {}
-        Access::Pairing => return pair(req, engine, &origin, &segments).await,
+        Access::Paired if route == Route::Play && !empty_body => Some(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a paired browser extension plays with Spool's own player: send no options",
+        )),
+        Access::Full | Access::Paired | Access::Pairing => None,
         Access::Unauthorized => {
             let mut response = error(
                 StatusCode::UNAUTHORIZED,
@@ -105,78 +127,46 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return response;
+            Some(response)
         }
-        Access::Forbidden if matches!(presented, Presented::Paired { .. }) => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "a paired browser extension may only add and play items",
-            )
-        }
-        Access::Forbidden => {
-            return error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "requests from web pages and unpaired browser extensions are refused",
-            )
-        }
+        Access::Forbidden if matches!(presented, Presented::Paired { .. }) => Some(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a paired browser extension may only add and play items",
+        )),
+        Access::Forbidden => Some(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "requests from web pages and unpaired browser extensions are refused",
+        )),
     }
-    match (method, segments.as_slice()) {
-        (Method::GET, ["items"]) => json(StatusCode::OK, &engine.items()),
-        (Method::POST, ["items"]) => {
-            let add: AddRequest = match read_json(req).await {
-                Ok(add) => add,
-                Err(response) => return response,
-            };
-            let options = crate::AddOptions {
-                new_copy: add.new_copy,
-                recursive: add.recursive,
-            };
-            let added = match &add.playlist {
-                Some(text) => engine
-                    .add_playlist_text(&add.url, text, &add.headers)
-                    .await
-                    .map(crate::Added::Collection),
-                None => engine.add_any(&add.url, &add.headers, options).await,
-            };
-            match added {
-                Ok(added) => json(StatusCode::CREATED, &added),
-                Err(e) => engine_error(&e),
-            }
-        }
-        (Method::GET, ["items", id, "playlist.m3u"]) => match engine.playlist_from(id) {
-            Ok(entries) => {
-                let mut response = Response::new(body::full(crate::playlist::m3u(&entries).into_bytes()));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/x-mpegurl"));
-                response
-            }
-            Err(e) => engine_error(&e),
-        },
-        (Method::GET, ["items", id, "playlist"]) => result(engine.playlist_from(id)),
-        (Method::GET, ["collections"]) => json(StatusCode::OK, &engine.collections()),
-        (Method::GET, ["collections", id]) => result(engine.collection(id)),
-        (Method::DELETE, ["collections", id]) => match engine.remove_collection(id).await {
+}
+
+/// `/api/items…`: `path` is what follows `items`.
+async fn items(
+    req: Request<Incoming>,
+    engine: &Engine,
+    method: Method,
+    path: &[&str],
+) -> Response<ProxyBody> {
+    match (method, path) {
+        (Method::GET, []) => json(StatusCode::OK, &engine.items()),
+        (Method::POST, []) => add(req, engine).await,
+        (Method::GET, [id]) => result(engine.item(id)),
+        (Method::DELETE, [id]) => match engine.remove_with_subtitles(id).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
             Err(e) => engine_error(&e),
         },
-        (Method::POST, ["collections", id, action]) => match *action {
-            "pin" => result(engine.set_collection_pinned(id, true).await),
-            "unpin" => result(engine.set_collection_pinned(id, false).await),
-            "pause" => result(engine.pause_collection(id).await),
-            "resume" => result(engine.resume_collection(id).await),
-            _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
-        },
-        (Method::POST, ["items", id, "relink"]) => {
+        (Method::GET, [id, "playlist.m3u"]) => playlist_m3u(engine, id),
+        (Method::GET, [id, "playlist"]) => result(engine.playlist_from(id)),
+        (Method::POST, [id, "relink"]) => {
             let relink: RelinkRequest = match read_json(req).await {
                 Ok(relink) => relink,
                 Err(response) => return response,
             };
             result(engine.relink(id, &relink.url).await)
         }
-        (Method::POST, ["items", id, "play"]) => {
+        (Method::POST, [id, "play"]) => {
             // The body is optional: none plays with the defaults.
             let options: crate::PlayOptions = match read_json_or_default(req).await {
                 Ok(options) => options,
@@ -184,49 +174,107 @@ pub(crate) async fn handle(req: Request<Incoming>, engine: &Engine) -> Response<
             };
             result(engine.play(id, options).await)
         }
-        (Method::GET, ["items", id]) => result(engine.item(id)),
-        (Method::DELETE, ["items", id]) => match engine.remove_with_subtitles(id).await {
-            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
-            Err(e) => engine_error(&e),
-        },
-        (Method::POST, ["items", id, action]) => match *action {
+        (Method::POST, [id, action]) => match *action {
             "pin" => result(engine.set_pinned(id, true).await),
             "unpin" => result(engine.set_pinned(id, false).await),
             "pause" => result(engine.pause(id).await),
             "resume" => result(engine.resume(id).await),
             "front" => result(engine.move_to_front(id).await),
-            _ => error(StatusCode::NOT_FOUND, "not_found", "no such action"),
+            _ => not_found("no such action"),
         },
-        (Method::GET, ["events"]) => events(engine),
-        (Method::GET, ["pairings"]) => json(StatusCode::OK, &engine.pairings()),
-        (Method::POST, ["pairings", request, "confirm"]) => result(engine.confirm_pairing(request)),
-        (Method::POST, ["pairings", request, "refuse"]) => match engine.refuse_pairing(request) {
-            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "refused": request })),
-            Err(e) => engine_error(&e),
-        },
-        (Method::DELETE, ["pairings", id]) => match engine.unpair(id) {
+        (_, [] | [_] | [_, _]) => method_not_allowed(),
+        _ => not_found("no such API path"),
+    }
+}
+
+/// `POST /api/items`: a file, a listing or a playlist (by URL or its text).
+async fn add(req: Request<Incoming>, engine: &Engine) -> Response<ProxyBody> {
+    let add: AddRequest = match read_json(req).await {
+        Ok(add) => add,
+        Err(response) => return response,
+    };
+    let options = crate::AddOptions {
+        new_copy: add.new_copy,
+        recursive: add.recursive,
+    };
+    let added = match &add.playlist {
+        Some(text) => engine
+            .add_playlist_text(&add.url, text, &add.headers)
+            .await
+            .map(crate::Added::Collection),
+        None => engine.add_any(&add.url, &add.headers, options).await,
+    };
+    match added {
+        Ok(added) => json(StatusCode::CREATED, &added),
+        Err(e) => engine_error(&e),
+    }
+}
+
+/// `GET /api/items/{id}/playlist.m3u`: the item and those after it in its
+/// collection, for a player to open.
+fn playlist_m3u(engine: &Engine, id: &str) -> Response<ProxyBody> {
+    match engine.playlist_from(id) {
+        Ok(entries) => {
+            let mut response = Response::new(body::full(crate::playlist::m3u(&entries).into_bytes()));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/x-mpegurl"));
+            response
+        }
+        Err(e) => engine_error(&e),
+    }
+}
+
+/// `/api/collections…`: `path` is what follows `collections`.
+async fn collections(engine: &Engine, method: Method, path: &[&str]) -> Response<ProxyBody> {
+    match (method, path) {
+        (Method::GET, []) => json(StatusCode::OK, &engine.collections()),
+        (Method::GET, [id]) => result(engine.collection(id)),
+        (Method::DELETE, [id]) => match engine.remove_collection(id).await {
             Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
             Err(e) => engine_error(&e),
         },
-        (
-            _,
-            ["items"]
-            | ["items", _]
-            | ["items", _, _]
-            | ["events"]
-            | ["pairings"]
-            | ["pairings", _]
-            | ["pairings", _, _]
-            | ["collections"]
-            | ["collections", _]
-            | ["collections", _, _],
-        ) => error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed here",
-        ),
-        _ => error(StatusCode::NOT_FOUND, "not_found", "no such API path"),
+        (Method::POST, [id, action]) => match *action {
+            "pin" => result(engine.set_collection_pinned(id, true).await),
+            "unpin" => result(engine.set_collection_pinned(id, false).await),
+            "pause" => result(engine.pause_collection(id).await),
+            "resume" => result(engine.resume_collection(id).await),
+            _ => not_found("no such action"),
+        },
+        (_, [] | [_] | [_, _]) => method_not_allowed(),
+        _ => not_found("no such API path"),
     }
+}
+
+/// `/api/pairings…`, the app's view of paired extensions: `path` is what
+/// follows `pairings`.
+fn pairings(engine: &Engine, method: Method, path: &[&str]) -> Response<ProxyBody> {
+    match (method, path) {
+        (Method::GET, []) => json(StatusCode::OK, &engine.pairings()),
+        (Method::POST, [request, "confirm"]) => result(engine.confirm_pairing(request)),
+        (Method::POST, [request, "refuse"]) => match engine.refuse_pairing(request) {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "refused": request })),
+            Err(e) => engine_error(&e),
+        },
+        (Method::DELETE, [id]) => match engine.unpair(id) {
+            Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
+            Err(e) => engine_error(&e),
+        },
+        (_, [] | [_] | [_, _]) => method_not_allowed(),
+        _ => not_found("no such API path"),
+    }
+}
+
+fn method_not_allowed() -> Response<ProxyBody> {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed here",
+    )
+}
+
+fn not_found(message: &str) -> Response<ProxyBody> {
+    error(StatusCode::NOT_FOUND, "not_found", message)
 }
 
 /// The bearer token the request presents, if any.
@@ -267,7 +315,7 @@ async fn pair(
             }
         }
         (["pair", request], origin) => result(engine.poll_pairing(request, origin)),
-        _ => error(StatusCode::NOT_FOUND, "not_found", "no such API path"),
+        _ => not_found("no such API path"),
     }
 }
 

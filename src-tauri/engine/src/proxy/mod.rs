@@ -5,6 +5,7 @@
 pub mod body;
 pub mod control;
 mod media;
+mod response;
 
 use std::convert::Infallible;
 use std::sync::Arc;
