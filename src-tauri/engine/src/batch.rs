@@ -7,20 +7,35 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::engine::Engine;
+use tokio_util::task::TaskTracker;
+
+use crate::cache::Cache;
+use crate::download::Downloader;
 use crate::item::Item;
 use crate::{cache, download, queue};
 
-/// The items added so far by one batch (see [`Engine::add_in`]).
+/// The items added so far by one batch (see `Engine::add_in`), and what
+/// settling them works with.
 pub(crate) struct Batch {
-    engine: Engine,
+    settle: Settle,
     items: Mutex<Vec<Arc<Item>>>,
 }
 
+#[derive(Clone)]
+struct Settle {
+    downloader: Arc<Downloader>,
+    cache: Arc<Cache>,
+    tasks: TaskTracker,
+}
+
 impl Batch {
-    pub fn new(engine: &Engine) -> Batch {
+    pub fn new(downloader: Arc<Downloader>, cache: Arc<Cache>, tasks: TaskTracker) -> Batch {
         Batch {
-            engine: engine.clone(),
+            settle: Settle {
+                downloader,
+                cache,
+                tasks,
+            },
             items: Mutex::default(),
         }
     }
@@ -37,7 +52,7 @@ impl Batch {
     /// Makes the batch's items durable and starts their downloads.
     pub async fn finish(self) {
         let items = self.take();
-        settle(&self.engine, items).await;
+        self.settle.run(items).await;
     }
 }
 
@@ -49,30 +64,30 @@ impl Drop for Batch {
         if items.is_empty() {
             return;
         }
-        let engine = self.engine.clone();
+        let settle = self.settle.clone();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let tasks = engine.tasks().clone();
-            runtime.spawn(tasks.track_future(async move { settle(&engine, items).await }));
+            let tasks = settle.tasks.clone();
+            runtime.spawn(tasks.track_future(async move { settle.run(items).await }));
         }
     }
 }
 
-async fn settle(engine: &Engine, items: Vec<Arc<Item>>) {
-    if items.is_empty() {
-        return;
-    }
-    let catalog = engine.catalog();
-    let store = catalog.store.clone();
-    match tokio::task::spawn_blocking(move || store.sync()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!("cannot sync the {} items just added: {e}", items.len()),
-        Err(e) => tracing::warn!("cannot sync the items just added: {e}"),
-    }
-    let downloader = engine.downloader();
-    queue::rebalance(&downloader.queue);
-    // Make room (or hold items) before their first bytes land.
-    cache::enforce(engine.cache()).await;
-    for item in items {
-        download::spawn_supervisor(downloader, item, None);
+impl Settle {
+    async fn run(&self, items: Vec<Arc<Item>>) {
+        if items.is_empty() {
+            return;
+        }
+        let store = self.downloader.catalog.store.clone();
+        match tokio::task::spawn_blocking(move || store.sync()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("cannot sync the {} items just added: {e}", items.len()),
+            Err(e) => tracing::warn!("cannot sync the items just added: {e}"),
+        }
+        queue::rebalance(&self.downloader.queue);
+        // Make room (or hold items) before their first bytes land.
+        cache::enforce(&self.cache).await;
+        for item in items {
+            download::spawn_supervisor(&self.downloader, item, None);
+        }
     }
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::Batch;
 use crate::collection::{Collection, CollectionView};
 use crate::engine::{unix_millis, AddOptions, Engine};
 use crate::error::{Error, Result};
@@ -189,7 +188,7 @@ impl Engine {
             .collect();
         // One batch: the items' files are synced once and their downloads
         // start once all are added.
-        let batch = Batch::new(self);
+        let batch = self.batch();
         let results: Vec<_> = futures_util::stream::iter(jobs)
             .map(|(i, sub, url)| {
                 let batch = &batch;

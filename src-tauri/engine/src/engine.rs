@@ -93,8 +93,13 @@ impl Engine {
         &self.parts.downloader
     }
 
-    pub(crate) fn cache(&self) -> &Arc<Cache> {
-        &self.parts.cache
+    /// A batch of adds (see `batch`).
+    pub(crate) fn batch(&self) -> Batch {
+        Batch::new(
+            self.parts.downloader.clone(),
+            self.parts.cache.clone(),
+            self.parts.tasks.clone(),
+        )
     }
 
     pub(crate) fn server(&self) -> &ServerIdentity {
@@ -223,9 +228,11 @@ impl Engine {
         // Meanwhile, a connection for the player's first seek (a moov atom
         // at the end, a jump forward), ready when `add` returns; not needed
         // if nothing is added.
-        let warm = download::warm_for_seeks(downloader, &url, &headers)
-            .filter(|_| batch.is_none())
-            .map(AbortOnDropHandle::new);
+        // (A batch's items wait for their turn in the queue: no warm-up.)
+        let warm = match batch {
+            None => download::warm_for_seeks(downloader, &url, &headers).map(AbortOnDropHandle::new),
+            Some(_) => None,
+        };
         let Ok(sent) = probe.await else {
             return Err(Error::ShuttingDown);
         };

@@ -162,7 +162,9 @@ pub(crate) fn rebalance(queue: &Queue) {
         }
     }
     let playing: Vec<String> = {
-        let watched = queue.watched.lock().unwrap_or_else(|p| p.into_inner());
+        let mut watched = queue.watched.lock().unwrap_or_else(|p| p.into_inner());
+        // An item removed since it was played leads nowhere.
+        watched.retain(|_, id| items.iter().any(|i| i.id() == id.as_str()));
         watched.values().cloned().collect()
     };
     let ahead = play_ahead(&queue.catalog, &playing);
