@@ -151,7 +151,9 @@ async fn play_of_a_collection_hands_the_player_the_rest_of_the_season() {
 
     // The collection's id: the whole season, in order.
     let collection = added["collection"]["id"].as_str().expect("collection id");
-    sandbox.spool(&["play", collection]).expect_ok("spool play COLLECTION");
+    sandbox
+        .spool(&["play", collection])
+        .expect_ok("spool play COLLECTION");
     assert_eq!(played(&out)[1..], urls[..]);
     // An item: it and the rest after it.
     std::fs::remove_file(&out).expect("clear what the player got");

@@ -17,6 +17,8 @@ use crate::{cache, download, queue};
 /// The items added so far by one batch (see `Engine::add_in`), and what
 /// settling them works with.
 pub(crate) struct Batch {
+    /// Unix milliseconds when the batch began.
+    began: u64,
     settle: Settle,
     items: Mutex<Vec<Arc<Item>>>,
 }
@@ -29,8 +31,10 @@ struct Settle {
 }
 
 impl Batch {
-    pub fn new(downloader: Arc<Downloader>, cache: Arc<Cache>, tasks: TaskTracker) -> Batch {
+    /// A batch that began at `began` (unix milliseconds).
+    pub fn new(began: u64, downloader: Arc<Downloader>, cache: Arc<Cache>, tasks: TaskTracker) -> Batch {
         Batch {
+            began,
             settle: Settle {
                 downloader,
                 cache,
@@ -38,6 +42,11 @@ impl Batch {
             },
             items: Mutex::default(),
         }
+    }
+
+    /// The creation time of the batch's `n`th item: in the batch's order.
+    pub fn created(&self, n: usize) -> u64 {
+        self.began + n as u64
     }
 
     /// `item` was added as part of the batch.

@@ -189,12 +189,12 @@ impl Engine {
         // One batch: the items' files are synced once and their downloads
         // start once all are added.
         let batch = self.batch();
-        let results: Vec<_> = futures_util::stream::iter(jobs)
-            .map(|(i, sub, url)| {
+        let results: Vec<_> = futures_util::stream::iter(jobs.into_iter().enumerate())
+            .map(|(n, (i, sub, url))| {
                 let batch = &batch;
                 async move {
                     let added = self
-                        .add_in(&url, headers, AddOptions::default(), Some(batch))
+                        .add_in(&url, headers, AddOptions::default(), Some((batch, n)))
                         .await;
                     (i, sub, url, added)
                 }

@@ -96,6 +96,7 @@ impl Engine {
     /// A batch of adds (see `batch`).
     pub(crate) fn batch(&self) -> Batch {
         Batch::new(
+            unix_millis(),
             self.parts.downloader.clone(),
             self.parts.cache.clone(),
             self.parts.tasks.clone(),
@@ -208,15 +209,17 @@ impl Engine {
     }
 
     /// [`Engine::add_with`]; an item added as part of `batch` (a
-    /// collection's) gets its files written without an fsync each, and no
-    /// download yet: [`Batch::finish`] syncs once, makes room once and
-    /// starts them.
+    /// collection's), at place `n` in it, gets its files written without an
+    /// fsync each, and no download yet: [`Batch::finish`] syncs once, makes
+    /// room once and starts them. Its creation time is the batch's plus `n`
+    /// milliseconds, so the queue takes a batch in its order, not in the
+    /// order its probes happened to answer.
     pub(crate) async fn add_in(
         &self,
         url: &str,
         headers: &[String],
         options: AddOptions,
-        batch: Option<&Batch>,
+        batch: Option<(&Batch, usize)>,
     ) -> Result<ItemView> {
         let (catalog, downloader) = (&self.parts.catalog, &self.parts.downloader);
         let url = validate_url(url)?;
@@ -272,7 +275,10 @@ impl Engine {
             token: token::secret(),
             source_url: url,
             headers,
-            created: unix_millis(),
+            created: match batch {
+                Some((batch, n)) => batch.created(n),
+                None => unix_millis(),
+            },
         };
         let durable = if batch.is_some() {
             Durable::AtSync
@@ -286,7 +292,7 @@ impl Engine {
         }
         catalog.items().insert(item.id().to_string(), item.clone());
         let view = catalog.view(&item);
-        if let Some(batch) = batch {
+        if let Some((batch, _)) = batch {
             catalog.emit(Event::Added { item: view.clone() });
             batch.added(item);
             return Ok(view);
