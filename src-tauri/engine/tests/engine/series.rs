@@ -754,3 +754,42 @@ async fn measure_adding_a_collection_of_a_thousand() {
         took.as_secs_f64() * 1000.0 / added.items.len() as f64
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_is_queued_in_its_order() {
+    // 256 KiB at 32 KiB/s: each item downloads for about 8 s.
+    let origin = Origin::start(
+        content(256 * KIB, 6),
+        Faults {
+            rate: Some(32 * 1024),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let t = TestEngine::with(|c| {
+        c.max_active = 1;
+        c.connections_per_item = 1;
+    })
+    .await;
+    let playlist: String = (1..=8).map(|n| format!("{}?e={n}\n", origin.url())).collect();
+    let added = bounded(
+        "the playlist's add",
+        t.engine
+            .add_playlist_text("file:///home/me/season.m3u", &playlist, &[]),
+    )
+    .await
+    .expect("add the playlist");
+    let ids: Vec<String> = added.items.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(ids.len(), 8);
+    // However its probes happened to answer, the first runs, then the second.
+    for (n, id) in ids.iter().take(2).enumerate() {
+        t.wait_item(id, "the next of the playlist to run", |v| {
+            v.state == ItemState::Downloading
+        })
+        .await;
+        for later in &ids[n + 1..] {
+            assert_eq!(t.item(later).state, ItemState::Queued, "item {n} runs first");
+        }
+        t.engine.pause(id).await.unwrap();
+    }
+}
