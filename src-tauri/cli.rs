@@ -12,7 +12,9 @@ use spool_engine::control::{AddRequest, ApiError, RelinkRequest};
 use spool_engine::listing::MAX_PAGE;
 use spool_engine::size::{format_size, parse_size};
 use spool_engine::store::{read_engine_file, Store};
-use spool_engine::{Added, CollectionAdded, CollectionView, Config, Engine, ItemView, PlayOptions, Playing};
+use spool_engine::{
+    AddOptions, Added, CollectionAdded, CollectionView, Config, Engine, ItemView, PlayOptions, Playing,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -100,6 +102,10 @@ enum Command {
         /// is an error suggesting `spool relink`).
         #[arg(long)]
         new_copy: bool,
+        /// For a directory listing: add the files of its sub-folders too
+        /// (one level down; theirs are counted, not followed).
+        #[arg(long, short = 'r')]
+        recursive: bool,
         /// Print what was added as JSON: the item, or {"collection", "items", …}.
         #[arg(long)]
         json: bool,
@@ -290,9 +296,13 @@ async fn run(cli: Cli, data_dir: &Path) -> Result<()> {
         Command::Add {
             headers,
             new_copy,
+            recursive,
             json,
             url,
-        } => add(data_dir, &url, &headers, new_copy, json).await,
+        } => {
+            let options = AddOptions { new_copy, recursive };
+            add(data_dir, &url, &headers, options, json).await
+        }
         Command::Relink { id, url } => {
             let body = serde_json::to_value(RelinkRequest { url })?;
             let item: ItemView = Api::find(data_dir)?
@@ -377,19 +387,22 @@ async fn wait_for_signal() -> Result<()> {
     Ok(())
 }
 
-async fn add(data_dir: &Path, url: &str, headers: &[String], new_copy: bool, json: bool) -> Result<()> {
+async fn add(data_dir: &Path, url: &str, headers: &[String], options: AddOptions, json: bool) -> Result<()> {
+    let AddOptions { new_copy, recursive } = options;
     let api = Api::find(data_dir)?;
     let request = match local_playlist(url)? {
         Some((file_url, text)) => AddRequest {
             url: file_url,
             headers: headers.to_vec(),
             new_copy,
+            recursive,
             playlist: Some(text),
         },
         None => AddRequest {
             url: url.to_string(),
             headers: headers.to_vec(),
             new_copy,
+            recursive,
             playlist: None,
         },
     };
@@ -427,8 +440,14 @@ fn report_collection(added: &CollectionAdded) {
             spool_engine::listing::MAX_MEDIA
         );
     }
+    if added.followed > 0 {
+        eprintln!("{} sub-folders followed", added.followed);
+    }
     if added.folders > 0 {
-        eprintln!("{} sub-folders not followed (add each by its URL)", added.folders);
+        eprintln!(
+            "{} sub-folders not followed (add with --recursive for one level, or each by its URL)",
+            added.folders
+        );
     }
     for f in &added.failed {
         eprintln!("not added {}: {}", f.url, f.error);

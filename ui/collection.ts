@@ -44,6 +44,7 @@ export function groupView(c: CollectionView, members: readonly UiItem[]): GroupV
     bytes: `${formatSize(downloaded)} of ${known ? formatSize(size) : "size unknown"}`,
     pct: known ? percent(downloaded, size) : null,
     actions: [
+      { label: "▶ Play all", action: "group-play", cls: "primary small" },
       allPaused
         ? { label: "Resume all", action: "group-resume", cls: "ghost small" }
         : { label: "Pause all", action: "group-pause", cls: "ghost small" },

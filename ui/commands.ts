@@ -16,7 +16,8 @@ export const commands = {
    * it is the file of a failed item (else that is refused with
    * `matches_failed_item`). A listing or playlist adds a collection: the
    * first item is returned, the others arrive as events. */
-  addItem: (url: string, headers: string, newCopy: boolean) => invoke<UiItem>("add_item", { url, headers, newCopy }),
+  addItem: (url: string, headers: string, newCopy: boolean, recursive = false) =>
+    invoke<UiItem>("add_item", { url, headers, newCopy, recursive }),
   /** Gives a failed item a new URL of the same file; refused with
    * `not_the_same_file` when the URL is another file. */
   relinkItem: (id: string, url: string) => invoke<UiItem>("relink_item", { id, url }),

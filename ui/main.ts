@@ -100,6 +100,10 @@ async function groupAct(id: string, action: string, group: HTMLElement): Promise
   if (!c) return;
   try {
     switch (action) {
+      case "group-play":
+        // From the first episode on: the player goes on to the next by itself.
+        toast(`Playing with ${await commands.playItem(id)}`);
+        break;
       case "group-pause":
       case "group-resume":
       case "group-pin":
@@ -271,7 +275,8 @@ function addFormDone(): void {
   addOffer(null);
 }
 
-/** Adds `url`; `newCopy`: even when it is the file of a failed item. */
+/** Adds `url`; `newCopy`: even when it is the file of a failed item; a
+ * listing's sub-folders too when the Sub-folders box is ticked. */
 async function add(url: string, headers: string, newCopy: boolean): Promise<void> {
   const addButton = $("add-button") as HTMLButtonElement;
   addButton.disabled = true;
@@ -279,7 +284,8 @@ async function add(url: string, headers: string, newCopy: boolean): Promise<void
   pendingAdd = null;
   addOffer(null);
   try {
-    upsert(await commands.addItem(url, headers, newCopy));
+    const recursive = ($("recursive-input") as HTMLInputElement).checked;
+    upsert(await commands.addItem(url, headers, newCopy, recursive));
     addFormDone();
   } catch (e) {
     const failure = addFailure(e);

@@ -60,12 +60,14 @@ fn list_items(desktop: State<'_, Desktop>) -> Vec<UiItem> {
 /// `headers`: one `Name: value` per line; blank lines are ignored.
 /// `new_copy`: add the file even if it is a failed item's (else the error
 /// `matches_failed_item` names that item, for "Refresh link").
+/// `recursive`: a directory listing's sub-folders too, one level down.
 #[tauri::command]
 async fn add_item(
     desktop: State<'_, Desktop>,
     url: String,
     headers: String,
     new_copy: bool,
+    recursive: bool,
 ) -> CommandResult<UiItem> {
     let headers: Vec<String> = headers
         .lines()
@@ -73,7 +75,7 @@ async fn add_item(
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect();
-    let options = spool_engine::AddOptions { new_copy };
+    let options = spool_engine::AddOptions { new_copy, recursive };
     // A listing or playlist adds a collection: its items arrive as events;
     // the first one is returned.
     let id = match desktop.engine.add_any(url.trim(), &headers, options).await? {
@@ -125,8 +127,8 @@ async fn remove_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<(
 
 /// "Download next": the item goes ahead of every other queued item.
 #[tauri::command]
-fn front_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<UiItem> {
-    desktop.engine.move_to_front(&id)?;
+async fn front_item(desktop: State<'_, Desktop>, id: String) -> CommandResult<UiItem> {
+    desktop.engine.move_to_front(&id).await?;
     ui_item(&desktop, &id)
 }
 

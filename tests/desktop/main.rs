@@ -13,6 +13,7 @@ mod support;
 
 mod lifecycle;
 mod links;
+mod season;
 // Shared with tests/browser, which uses calls this test does not.
 #[allow(dead_code)]
 mod webdriver;

@@ -47,7 +47,7 @@ test("a group shows its total progress and how many items are in each state", ()
   assert.equal(view.bytes, "1.5 KiB of 3.9 KiB");
   assert.deepEqual(
     view.actions.map((a) => a.action),
-    ["group-pause", "group-pin", "group-remove"],
+    ["group-play", "group-pause", "group-pin", "group-remove"],
   );
 });
 
@@ -58,7 +58,7 @@ test("a size not known yet gives no percentage; paused and pinned groups offer t
   assert.match(view.bytes, /size unknown/);
   assert.deepEqual(
     view.actions.map((a) => a.label),
-    ["Resume all", "Unpin all", "Remove all"],
+    ["▶ Play all", "Resume all", "Unpin all", "Remove all"],
   );
 });
 

@@ -34,8 +34,11 @@ pub struct CollectionAdded {
     pub skipped: Vec<Skipped>,
     /// Media entries beyond the limit of one listing, not added.
     pub dropped: usize,
-    /// Sub-folders of the listing (not followed).
+    /// Sub-folders of the listing not followed.
     pub folders: usize,
+    /// Sub-folders followed (`recursive`), their files among the items.
+    #[serde(default)]
+    pub followed: usize,
     /// Entries the origin refused (404, …): not added.
     pub failed: Vec<Failed>,
 }
@@ -57,7 +60,7 @@ impl Engine {
             reason: e.to_string(),
         })?;
         if listing::looks_like_listing(&parsed) {
-            match self.add_listing(url, headers).await {
+            match self.add_listing_with(url, headers, options.recursive).await {
                 Err(Error::Listing(ListingError::NotAListing(why))) => {
                     tracing::debug!("{url} is not a listing ({why}): added as one item");
                 }
@@ -71,6 +74,18 @@ impl Engine {
     /// files (and their subtitles) as an item with `headers`. Adding the same
     /// listing again returns the same collection; new entries join it.
     pub async fn add_listing(&self, url: &str, headers: &[String]) -> Result<CollectionAdded> {
+        self.add_listing_with(url, headers, false).await
+    }
+
+    /// [`Engine::add_listing`], following the listing's sub-folders one
+    /// level down if `recursive` (see `listing::tree`). Without it, a
+    /// listing of sub-folders alone is [`ListingError::OnlyFolders`].
+    pub async fn add_listing_with(
+        &self,
+        url: &str,
+        headers: &[String],
+        recursive: bool,
+    ) -> Result<CollectionAdded> {
         let downloader = self.downloader();
         let source_url = validate_url(url)?;
         let page = reqwest::Url::parse(&source_url).map_err(|e| Error::InvalidUrl {
@@ -80,11 +95,40 @@ impl Engine {
         let parsed_headers = parse_headers(headers)?;
         let (client, timeout) = (downloader.client.clone(), downloader.config.origin_timeout);
         let fetch = downloader.thread.spawn(&downloader.tasks, async move {
-            listing::fetch::fetch(&client, &page, &parsed_headers, timeout).await
+            let listing = listing::fetch::fetch(&client, &page, &parsed_headers, timeout).await?;
+            if !recursive {
+                return Ok((listing, Vec::new()));
+            }
+            let folders = listing::tree::to_follow(&listing);
+            let read: Vec<_> = futures_util::stream::iter(folders)
+                .map(|folder| {
+                    let (client, headers) = (&client, &parsed_headers);
+                    async move {
+                        let result = match reqwest::Url::parse(&folder) {
+                            Ok(url) => listing::fetch::fetch(client, &url, headers, timeout).await,
+                            Err(e) => Err(Error::InvalidUrl {
+                                url: folder.clone(),
+                                reason: e.to_string(),
+                            }),
+                        };
+                        (folder, result)
+                    }
+                })
+                .buffered(ADDING_AT_ONCE)
+                .collect()
+                .await;
+            Ok::<_, Error>(listing::tree::merge(listing, read))
         });
-        let listing = fetch.await.map_err(|_| Error::ShuttingDown)??;
+        let (listing, unread) = fetch.await.map_err(|_| Error::ShuttingDown)??;
+        if listing.entries.is_empty() {
+            return Err(ListingError::OnlyFolders(listing.folders).into());
+        }
         let listing = listing.bound(downloader.config.max_listing_entries);
-        self.add_entries(&source_url, listing, headers).await
+        let mut added = self.add_entries(&source_url, listing, headers).await?;
+        added
+            .failed
+            .extend(unread.into_iter().map(|(url, error)| Failed { url, error }));
+        Ok(added)
     }
 
     /// Adds the http(s) entries of a playlist read from a local file, whose
@@ -142,14 +186,23 @@ impl Engine {
                 )
             })
             .collect();
-        let results: Vec<_> = futures_util::stream::iter(jobs)
-            .map(|(i, sub, url)| async move {
-                let added = self.add_with(&url, headers, AddOptions::default()).await;
-                (i, sub, url, added)
+        // One batch: the items' files are synced once and their downloads
+        // start once all are added.
+        let batch = self.batch();
+        let results: Vec<_> = futures_util::stream::iter(jobs.into_iter().enumerate())
+            .map(|(n, (i, sub, url))| {
+                let batch = &batch;
+                async move {
+                    let added = self
+                        .add_in(&url, headers, AddOptions::default(), Some((batch, n)))
+                        .await;
+                    (i, sub, url, added)
+                }
             })
             .buffered(ADDING_AT_ONCE)
             .collect()
             .await;
+        batch.finish().await;
         let mut media: Vec<Option<ItemView>> = vec![None; listing.entries.len()];
         let mut subtitles: HashMap<usize, Vec<String>> = HashMap::new();
         let mut failed = Vec::new();
@@ -206,6 +259,7 @@ impl Engine {
             skipped: listing.skipped,
             dropped: listing.dropped,
             folders: listing.folders,
+            followed: listing.followed,
             failed,
         })
     }

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::events::ItemView;
-use crate::player::{Entry, PlayOptions, Playing};
 
 /// Where playing a collection goes on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,30 +48,25 @@ impl Engine {
         Ok(continue_at(&items))
     }
 
-    /// Plays collection `id` from its first unwatched item, at that item's
-    /// position unless `options.from_start` (every item watched: from its
-    /// first); the rest of the collection follows in the player's playlist.
-    pub async fn play_collection(&self, id: &str, options: PlayOptions) -> Result<Playing> {
+    /// Where playing `id` starts: item `id` at its resume position, or
+    /// collection `id` at its first unwatched item's (every item watched:
+    /// its first item, from the beginning).
+    pub(crate) fn where_to_start(&self, id: &str) -> Result<(String, Option<f64>)> {
+        if let Ok(item) = self.item(id) {
+            return Ok((id.to_string(), item.playback.resume_at));
+        }
         let collection = self.collection(id)?;
-        let (first, start) = match self.continue_in(id)? {
-            Some(at) => (Some(at.item_id), at.start),
-            None => (collection.items.first().cloned(), None),
-        };
-        let Some(first) = first else {
-            return Err(crate::error::Error::NotFound(id.to_string()));
-        };
-        let entries: Vec<Entry> = self
-            .playlist_from(&first)?
-            .into_iter()
-            .map(|e| Entry {
-                stream_url: e.stream_url,
-                title: e.title,
-                subtitle_urls: e.subtitle_urls,
-            })
-            .collect();
-        let start = start.filter(|_| !options.from_start);
-        self.play_entries(&entries, start, options.player.as_deref())
-            .await
+        Ok(match self.continue_in(id)? {
+            Some(at) => (at.item_id, at.start),
+            None => (
+                collection
+                    .items
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| id.to_string()),
+                None,
+            ),
+        })
     }
 
     /// Up to `limit` items begun and not finished, most recently played

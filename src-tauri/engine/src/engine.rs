@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::{AbortOnDropHandle, TaskTracker};
 
+use crate::batch::Batch;
 use crate::byte_ranges::RangeSet;
 use crate::cache::{self, Cache};
 use crate::catalog::Catalog;
@@ -23,7 +24,7 @@ use crate::item::Item;
 use crate::pairing::{PairedView, Pairings, PairingsView, PollAnswer, RequestView};
 use crate::player::{self, Entry, PlayOptions, Players, Playing};
 use crate::probe::{self, Admit, Probe};
-use crate::store::ItemSource;
+use crate::store::{Durable, ItemSource};
 use crate::{queue, relink, token};
 
 /// How [`Engine::add_with`] adds.
@@ -32,6 +33,8 @@ pub struct AddOptions {
     /// Add the file even when it is the file of a failed item (instead of
     /// [`Error::MatchesFailedItem`], which suggests relinking that item).
     pub new_copy: bool,
+    /// A directory listing's sub-folders are followed, one level down.
+    pub recursive: bool,
 }
 
 /// What a client of the engine needs to reach it.
@@ -88,6 +91,16 @@ impl Engine {
 
     pub(crate) fn downloader(&self) -> &Arc<Downloader> {
         &self.parts.downloader
+    }
+
+    /// A batch of adds (see `batch`).
+    pub(crate) fn batch(&self) -> Batch {
+        Batch::new(
+            unix_millis(),
+            self.parts.downloader.clone(),
+            self.parts.cache.clone(),
+            self.parts.tasks.clone(),
+        )
     }
 
     pub(crate) fn server(&self) -> &ServerIdentity {
@@ -192,6 +205,22 @@ impl Engine {
     /// file that is a failed item's (same name, length and validators) is
     /// [`Error::MatchesFailedItem`] unless `options.new_copy`.
     pub async fn add_with(&self, url: &str, headers: &[String], options: AddOptions) -> Result<ItemView> {
+        self.add_in(url, headers, options, None).await
+    }
+
+    /// [`Engine::add_with`]; an item added as part of `batch` (a
+    /// collection's), at place `n` in it, gets its files written without an
+    /// fsync each, and no download yet: [`Batch::finish`] syncs once, makes
+    /// room once and starts them. Its creation time is the batch's plus `n`
+    /// milliseconds, so the queue takes a batch in its order, not in the
+    /// order its probes happened to answer.
+    pub(crate) async fn add_in(
+        &self,
+        url: &str,
+        headers: &[String],
+        options: AddOptions,
+        batch: Option<(&Batch, usize)>,
+    ) -> Result<ItemView> {
         let (catalog, downloader) = (&self.parts.catalog, &self.parts.downloader);
         let url = validate_url(url)?;
         let headers = parse_headers(headers)?;
@@ -202,7 +231,11 @@ impl Engine {
         // Meanwhile, a connection for the player's first seek (a moov atom
         // at the end, a jump forward), ready when `add` returns; not needed
         // if nothing is added.
-        let warm = download::warm_for_seeks(downloader, &url, &headers).map(AbortOnDropHandle::new);
+        // (A batch's items wait for their turn in the queue: no warm-up.)
+        let warm = match batch {
+            None => download::warm_for_seeks(downloader, &url, &headers).map(AbortOnDropHandle::new),
+            Some(_) => None,
+        };
         let Ok(sent) = probe.await else {
             return Err(Error::ShuttingDown);
         };
@@ -242,19 +275,32 @@ impl Engine {
             token: token::secret(),
             source_url: url,
             headers,
-            created: unix_millis(),
+            created: match batch {
+                Some((batch, n)) => batch.created(n),
+                None => unix_millis(),
+            },
         };
-        let file = catalog.store.create_item(&source, &meta)?;
+        let durable = if batch.is_some() {
+            Durable::AtSync
+        } else {
+            Durable::Now
+        };
+        let file = catalog.store.create_item_with(&source, &meta, durable)?;
         let item = Arc::new(Item::new(source, meta, file, downloader.cancel.child_token()));
         if let Some(fault) = come_back {
             download::book_fault(&mut item.lock(), &fault);
         }
         catalog.items().insert(item.id().to_string(), item.clone());
+        let view = catalog.view(&item);
+        if let Some((batch, _)) = batch {
+            catalog.emit(Event::Added { item: view.clone() });
+            batch.added(item);
+            return Ok(view);
+        }
         queue::rebalance(&downloader.queue);
         if let Some(warm) = warm {
             warm.detach();
         }
-        let view = catalog.view(&item);
         catalog.emit(Event::Added { item: view.clone() });
         // Make room (or hold the item) before its first byte lands.
         cache::enforce(&self.parts.cache).await;
@@ -360,11 +406,13 @@ impl Engine {
         Ok(self.parts.catalog.view(&item))
     }
 
-    /// Puts a queued item ahead of every other queued item.
-    pub fn move_to_front(&self, id: &str) -> Result<ItemView> {
+    /// Puts a queued item ahead of every other queued item (also after a
+    /// restart).
+    pub async fn move_to_front(&self, id: &str) -> Result<ItemView> {
         let item = self.parts.catalog.item(id)?;
-        self.parts.downloader.queue.move_to_front(id);
+        self.parts.downloader.queue.move_to_front(&item);
         queue::rebalance(&self.parts.downloader.queue);
+        download::save(&self.parts.catalog, &item).await;
         Ok(self.parts.catalog.view(&item))
     }
 
@@ -399,20 +447,22 @@ impl Engine {
         self.parts.players.set_configured(command)
     }
 
-    /// Starts a player on item `id`, at its saved position unless
-    /// `options.from_start` (or the position is near either end); returns
-    /// at once with its process id.
+    /// Starts a player on item `id` and the rest of its collection (or on
+    /// collection `id` from its first unwatched item), each with its
+    /// subtitles, so the player goes on to the next episode by itself; the
+    /// first starts at its saved position unless `options.from_start` (or
+    /// the position is near either end). Returns at once with its process
+    /// id. The next episodes download ahead of the queue.
     pub async fn play(&self, id: &str, options: PlayOptions) -> Result<Playing> {
-        let catalog = &self.parts.catalog;
-        let item = catalog.item(id)?;
-        let view = catalog.view(&item);
-        let start_at = view.playback.resume_at.filter(|_| !options.from_start);
-        let entry = Entry {
-            stream_url: view.stream_url,
-            title: view.name,
-            subtitle_urls: Vec::new(),
-        };
-        self.start_player(&[entry], start_at, options.player.as_deref())
+        let (first_id, start_at) = self.where_to_start(id)?;
+        let playlist = self.playlist_to_play(&first_id)?;
+        if let Some(first) = playlist.first() {
+            self.parts.downloader.queue.played(&first.item_id);
+            queue::rebalance(&self.parts.downloader.queue);
+        }
+        let entries: Vec<Entry> = playlist.into_iter().map(Entry::from).collect();
+        let start_at = start_at.filter(|_| !options.from_start);
+        self.start_player(&entries, start_at, options.player.as_deref())
     }
 
     /// Starts a player on `entries` in order, the first from `start`

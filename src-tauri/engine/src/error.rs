@@ -149,4 +149,9 @@ pub enum ListingError {
     NotAListing(String),
     #[error("the listing names no media files")]
     NoMedia,
+    #[error(
+        "the listing names no media files, only {0} sub-folder(s): add it with its sub-folders \
+         (spool add --recursive) or add a sub-folder by its URL"
+    )]
+    OnlyFolders(usize),
 }

@@ -5,6 +5,7 @@
 //! The engine knows nothing of Tauri; the desktop app and `spool serve` only
 //! wire it up through [`Engine`].
 
+mod batch;
 pub mod byte_ranges;
 pub mod cache;
 mod cache_plan;

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::Engine;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::player::Entry;
 
 /// One entry of a playlist.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,7 +18,29 @@ pub struct PlaylistEntry {
     pub subtitle_urls: Vec<String>,
 }
 
+impl From<PlaylistEntry> for Entry {
+    fn from(e: PlaylistEntry) -> Entry {
+        Entry {
+            stream_url: e.stream_url,
+            title: e.title,
+            subtitle_urls: e.subtitle_urls,
+        }
+    }
+}
+
 impl Engine {
+    /// What Play on `id` plays: an item and the items after it in its
+    /// collection, or a collection from its first item.
+    pub fn playlist_to_play(&self, id: &str) -> Result<Vec<PlaylistEntry>> {
+        match self.collection(id) {
+            Ok(collection) => match collection.items.first() {
+                Some(first) => self.playlist_from(first),
+                None => Err(Error::CollectionNotFound(id.to_string())),
+            },
+            Err(_) => self.playlist_from(id),
+        }
+    }
+
     /// Item `id` and the items after it in its collection (a lone item: one
     /// entry).
     pub fn playlist_from(&self, id: &str) -> Result<Vec<PlaylistEntry>> {

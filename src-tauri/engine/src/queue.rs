@@ -6,7 +6,11 @@
 //!    queue, even past `max_active`);
 //! 2. the next episodes of a collection item being played ([`PLAY_AHEAD`]
 //!    of them, with their subtitles), so the player goes on without a wait;
-//! 3. items moved to the front, the latest move first;
+//!    "being played" is the latest item of the collection a player was
+//!    started on or read, so it holds after the player has the whole
+//!    episode in its buffer;
+//! 3. items moved to the front, the latest move first (kept across
+//!    restarts, in each item's state);
 //! 4. the rest in the order they were added.
 //!
 //! [`rebalance`] applies it: items that gain or lose their turn are woken,
@@ -22,6 +26,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::catalog::Catalog;
 use crate::config::LiveLimits;
+use crate::item::Item;
 
 /// Episodes after the one being played that download ahead of the queue.
 pub const PLAY_AHEAD: usize = 2;
@@ -36,7 +41,7 @@ pub struct Candidate {
     pub reading: bool,
     /// Its place among the episodes played ahead (0: the next one).
     pub ahead: Option<usize>,
-    /// When it was moved to the front (a counter; larger is later).
+    /// When it was moved to the front (larger is later).
     pub front: Option<u64>,
 }
 
@@ -70,9 +75,12 @@ pub(crate) struct Queue {
     catalog: Arc<Catalog>,
     limits: LiveLimits,
     admitted: Mutex<HashSet<String>>,
-    /// Moves to the front, by item id (kept while the engine runs).
-    front: Mutex<HashMap<String, u64>>,
-    moves: AtomicU64,
+    /// The stamp of the latest move to the front (see [`Queue::move_to_front`]).
+    last_move: AtomicU64,
+    /// The latest item of each collection a player was started on or read,
+    /// by collection id: its next episodes keep downloading ahead after the
+    /// player has buffered it whole and closed its connection.
+    watched: Mutex<HashMap<String, String>>,
 }
 
 impl Queue {
@@ -81,8 +89,8 @@ impl Queue {
             catalog,
             limits,
             admitted: Mutex::default(),
-            front: Mutex::default(),
-            moves: AtomicU64::new(0),
+            last_move: AtomicU64::new(0),
+            watched: Mutex::default(),
         }
     }
 
@@ -90,20 +98,31 @@ impl Queue {
         self.admitted.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn front(&self) -> MutexGuard<'_, HashMap<String, u64>> {
-        self.front.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Whether item `id` may download in the background now.
     pub fn admits(&self, id: &str) -> bool {
         self.admitted().contains(id)
     }
 
-    /// Puts item `id` ahead of every queued item (not of items being read
-    /// or played ahead).
-    pub fn move_to_front(&self, id: &str) {
-        let stamp = self.moves.fetch_add(1, Ordering::SeqCst) + 1;
-        self.front().insert(id.to_string(), stamp);
+    /// Item `id` is being played: the episodes after it in its collection
+    /// go ahead of the queue (until another of its items is played).
+    pub fn played(&self, id: &str) {
+        if let Some(collection) = self.catalog.collections.of(id) {
+            let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+            watched.insert(collection, id.to_string());
+        }
+    }
+
+    /// Puts `item` ahead of every queued item (not of items being read or
+    /// played ahead). The stamp is kept in the item's state, so the order
+    /// outlives a restart: unix milliseconds, or one past the latest move
+    /// when two come within a millisecond.
+    pub fn move_to_front(&self, item: &Item) {
+        let now = crate::engine::unix_millis();
+        let previous = self
+            .last_move
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))
+            .unwrap_or(now);
+        item.lock().meta.front = Some(now.max(previous + 1));
     }
 }
 
@@ -111,9 +130,8 @@ impl Queue {
 pub(crate) fn rebalance(queue: &Queue) {
     let items: Vec<_> = queue.catalog.items().values().cloned().collect();
     let mut candidates = Vec::new();
-    let mut playing = Vec::new();
+    let mut reading_now = Vec::new();
     {
-        let front = queue.front();
         for item in &items {
             let st = item.lock();
             let wants = !item.damaged
@@ -124,7 +142,7 @@ pub(crate) fn rebalance(queue: &Queue) {
                 && !st.size_known_and_complete();
             let reading = item.in_use();
             if reading {
-                playing.push(item.id().to_string());
+                reading_now.push(item.id().to_string());
             }
             if wants {
                 candidates.push(Candidate {
@@ -132,11 +150,23 @@ pub(crate) fn rebalance(queue: &Queue) {
                     created: item.created,
                     reading,
                     ahead: None,
-                    front: front.get(item.id()).copied(),
+                    front: st.meta.front,
                 });
             }
         }
     }
+    // A subtitle read is its video's, not a move to another episode.
+    for id in &reading_now {
+        if !queue.catalog.collections.is_subtitle(id) {
+            queue.played(id);
+        }
+    }
+    let playing: Vec<String> = {
+        let mut watched = queue.watched.lock().unwrap_or_else(|p| p.into_inner());
+        // An item removed since it was played leads nowhere.
+        watched.retain(|_, id| items.iter().any(|i| i.id() == id.as_str()));
+        watched.values().cloned().collect()
+    };
     let ahead = play_ahead(&queue.catalog, &playing);
     for c in &mut candidates {
         c.ahead = ahead.get(&c.id).copied();

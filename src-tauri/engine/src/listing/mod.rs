@@ -13,6 +13,7 @@ mod html;
 pub mod natural;
 mod nginx_json;
 mod playlist;
+pub mod tree;
 mod webdav;
 
 use std::collections::HashSet;
@@ -119,8 +120,14 @@ pub struct Listing {
     pub skipped: Vec<Skipped>,
     /// Media entries beyond [`MAX_MEDIA`], not taken.
     pub dropped: usize,
-    /// Sub-folders named by the listing (not followed).
+    /// Sub-folders named by the listing and not followed.
     pub folders: usize,
+    /// The sub-folders' URLs, in natural order (see [`tree`]).
+    #[serde(default)]
+    pub subfolders: Vec<String>,
+    /// Sub-folders followed (read as listings of their own; see [`tree`]).
+    #[serde(default)]
+    pub followed: usize,
 }
 
 /// Video and audio file extensions (lowercase) a directory listing's media
@@ -197,6 +204,7 @@ pub fn collect(format: Format, page: &Url, links: Vec<Link>) -> Result<Listing, 
     let mut seen = HashSet::new();
     let mut skipped = Vec::new();
     let mut folders = 0;
+    let mut subfolders: Vec<String> = Vec::new();
     let mut files: Vec<(Url, Option<String>)> = Vec::new();
     for link in links {
         let href = link.href.trim();
@@ -242,6 +250,7 @@ pub fn collect(format: Format, page: &Url, links: Vec<Link>) -> Result<Listing, 
             if path.ends_with('/') {
                 if seen.insert(url.to_string()) {
                     folders += 1;
+                    subfolders.push(url.to_string());
                 }
                 continue;
             }
@@ -285,9 +294,12 @@ pub fn collect(format: Format, page: &Url, links: Vec<Link>) -> Result<Listing, 
             media[i].subtitles.push(url.to_string());
         }
     }
-    if media.is_empty() {
+    // Sub-folders alone are for the caller to follow, or to refuse with
+    // [`ListingError::OnlyFolders`].
+    if media.is_empty() && subfolders.is_empty() {
         return Err(ListingError::NoMedia);
     }
+    subfolders.sort_by(|a, b| natural::compare(a, b));
     let dropped = media.len().saturating_sub(MAX_MEDIA);
     media.truncate(MAX_MEDIA);
     Ok(Listing {
@@ -298,6 +310,8 @@ pub fn collect(format: Format, page: &Url, links: Vec<Link>) -> Result<Listing, 
         skipped,
         dropped,
         folders,
+        subfolders,
+        followed: 0,
     })
 }
 

@@ -31,6 +31,9 @@ pub struct AddRequest {
     /// Add the file even if it is a failed item's (else `matches_failed_item`).
     #[serde(default)]
     pub new_copy: bool,
+    /// Follow a directory listing's sub-folders, one level down.
+    #[serde(default)]
+    pub recursive: bool,
     /// The text of a playlist read from a local file (`url` is then its
     /// `file:` URL): its http(s) entries become a collection.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,7 +179,7 @@ async fn items(
             "unpin" => result(engine.set_pinned(id, false).await),
             "pause" => result(engine.pause(id).await),
             "resume" => result(engine.resume(id).await),
-            "front" => result(engine.move_to_front(id)),
+            "front" => result(engine.move_to_front(id).await),
             _ => not_found("no such action"),
         },
         (_, [] | [_] | [_, _]) => method_not_allowed(),
@@ -192,6 +195,7 @@ async fn add(req: Request<Incoming>, engine: &Engine) -> Response<ProxyBody> {
     };
     let options = crate::AddOptions {
         new_copy: add.new_copy,
+        recursive: add.recursive,
     };
     let added = match &add.playlist {
         Some(text) => engine
@@ -241,7 +245,7 @@ async fn collections(
                 Ok(options) => options,
                 Err(response) => return response,
             };
-            result(engine.play_collection(id, options).await)
+            result(engine.play(id, options).await)
         }
         (Method::POST, [id, action]) => match *action {
             "pin" => result(engine.set_collection_pinned(id, true).await),

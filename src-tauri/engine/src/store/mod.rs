@@ -74,6 +74,32 @@ pub struct ItemMeta {
     pub rate_limit: Option<u64>,
     /// Where its player was last seen, and whether it was watched.
     pub playback: crate::playback::Playback,
+    /// When it was moved to the front of the download queue (unix
+    /// milliseconds; the latest move goes first); `None`: never.
+    pub front: Option<u64>,
+}
+
+/// When a new item's files must be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durable {
+    /// Before the call returns (an fsync of each file and its directory).
+    Now,
+    /// At the caller's [`Store::sync`], after a batch of items.
+    AtSync,
+}
+
+/// `state.json` as written: the meta and a copy of the identity.
+#[derive(Serialize)]
+struct StateOut<'a> {
+    #[serde(flatten)]
+    meta: &'a ItemMeta,
+    identity: &'a ItemSource,
+}
+
+impl<'a> StateOut<'a> {
+    fn of(identity: &'a ItemSource, meta: &'a ItemMeta) -> StateOut<'a> {
+        StateOut { meta, identity }
+    }
 }
 
 /// `state.json`: the progress, and a copy of the identity so that a damaged
@@ -264,12 +290,22 @@ impl Store {
 
     /// Creates an item's directory, identity, state and empty data file.
     pub fn create_item(&self, source: &ItemSource, meta: &ItemMeta) -> Result<File> {
+        self.create_item_with(source, meta, Durable::Now)
+    }
+
+    /// [`Store::create_item`]; with [`Durable::AtSync`] its files are
+    /// written without an fsync each, and [`Store::sync`] makes a batch of
+    /// them durable at once.
+    pub fn create_item_with(&self, source: &ItemSource, meta: &ItemMeta, durable: Durable) -> Result<File> {
         let dir = self.item_dir(&source.id);
         let context = |what: &str| format!("cannot {what} {}", dir.display());
         fs::create_dir_all(&dir).map_err(|e| Error::io(context("create"), e))?;
-        self.write_identity(source)
+        let sync = durable == Durable::Now;
+        to_json(source)
+            .and_then(|json| write_replacing(&dir.join("item.json"), &json, sync))
             .map_err(|e| Error::io(context("write the identity of"), e))?;
-        self.save_meta(source, meta)
+        to_json(&StateOut::of(source, meta))
+            .and_then(|json| write_replacing(&dir.join("state.json"), &json, sync))
             .map_err(|e| Error::io(context("write the state of"), e))?;
         self.open_data(&source.id)
             .map_err(|e| Error::io(context("create the data file in"), e))
@@ -283,17 +319,22 @@ impl Store {
     /// Writes `state.json` atomically: temp file, fsync, rename, fsync dir.
     /// It carries a copy of the identity.
     pub fn save_meta(&self, source: &ItemSource, meta: &ItemMeta) -> io::Result<()> {
-        #[derive(Serialize)]
-        struct Out<'a> {
-            #[serde(flatten)]
-            meta: &'a ItemMeta,
-            identity: &'a ItemSource,
+        write_atomically(
+            &self.item_dir(&source.id).join("state.json"),
+            &to_json(&StateOut::of(source, meta))?,
+        )
+    }
+
+    /// Makes everything written to the data directory's filesystem durable
+    /// (one `syncfs`): the end of a batch of [`Durable::AtSync`] writes.
+    pub fn sync(&self) -> io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let dir = File::open(&self.root)?;
+        // SAFETY: the descriptor is open for the duration of the call.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+            return Err(io::Error::last_os_error());
         }
-        let out = Out {
-            meta,
-            identity: source,
-        };
-        write_atomically(&self.item_dir(&source.id).join("state.json"), &to_json(&out)?)
+        Ok(())
     }
 
     /// Opens (creating if needed) an item's data file for reading and writing.
@@ -415,6 +456,12 @@ fn allocated_in(dir: &Path) -> u64 {
 /// Temp file (0600), fsync, rename over `path`, fsync the directory: a crash
 /// leaves either the old or the new content, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_replacing(path, bytes, true)
+}
+
+/// Writes `path` through a temporary file and a rename; with `sync`, the
+/// file and its directory are fsynced (else a later [`Store::sync`] does).
+fn write_replacing(path: &Path, bytes: &[u8], sync: bool) -> io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -425,10 +472,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .mode(0o600)
         .open(&tmp)?;
     file.write_all(bytes)?;
-    file.sync_all()?;
+    if sync {
+        file.sync_all()?;
+    }
     drop(file);
     fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|_| sync) {
         File::open(dir)?.sync_all()?;
     }
     Ok(())

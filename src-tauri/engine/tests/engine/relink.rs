@@ -280,7 +280,10 @@ async fn adding_the_file_of_a_failed_item_suggests_a_relink() {
         .add_with(
             &origin.signed_url(Duration::from_secs(601)),
             &[],
-            AddOptions { new_copy: true },
+            AddOptions {
+                new_copy: true,
+                ..AddOptions::default()
+            },
         )
         .await
         .expect("a new copy when asked for");

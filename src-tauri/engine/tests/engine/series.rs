@@ -1,13 +1,14 @@
 //! Collections read from real servers (nginx autoindex in HTML and JSON,
-//! Python's `http.server`, wsgidav over WebDAV), the download queue, and
-//! listings that must be refused or bounded.
+//! Python's `http.server`, wsgidav over WebDAV), the download queue, a
+//! season played on by a real mpv, and listings that must be refused or
+//! bounded.
 
 use std::net::TcpListener as StdListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use spool_engine::{CollectionAdded, Engine, ItemState};
+use spool_engine::{CollectionAdded, Engine, ItemState, ItemView, PlayOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -440,7 +441,7 @@ async fn a_queue_of_ten_runs_two_at_a_time_and_a_read_starts_a_queued_item() {
     })
     .await;
     // Move the eighth to the front: once the reader is done, it runs next.
-    t.engine.move_to_front(&ids[7]).unwrap();
+    t.engine.move_to_front(&ids[7]).await.unwrap();
     drop(response);
     t.wait_item(&ids[7], "the item moved to the front to run", |v| {
         v.state == ItemState::Downloading
@@ -457,4 +458,338 @@ async fn a_queue_of_ten_runs_two_at_a_time_and_a_read_starts_a_queued_item() {
     .await;
     let s = states(&t);
     assert_eq!(s[4], ItemState::Queued, "the fifth still waits: {s:?}");
+}
+
+/// A video of `seconds` in tiny frames (mpv with no output plays it in real
+/// time, so the first episode lasts while the next one downloads).
+fn video(path: &Path, seconds: u32) {
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .args(["testsrc=size=64x48:rate=10", "-t", &seconds.to_string()])
+        .args(["-c:v", "mpeg4"])
+        .arg(path)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg could not make {}", path.display());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mpv_plays_the_season_on_by_itself_with_subtitles_and_the_next_episode_ready() {
+    if !require(
+        has("mpv") && has("ffmpeg") && has("python3"),
+        "mpv, ffmpeg and python3 are needed",
+    ) {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("Season 2");
+    std::fs::create_dir_all(&dir).unwrap();
+    video(&dir.join("Show S02E01.mkv"), 5);
+    video(&dir.join("Show S02E02.mkv"), 1);
+    std::fs::write(
+        dir.join("Show S02E01.srt"),
+        "1\n00:00:00,500 --> 00:00:04,000\nPreviously\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let mut server = ChildGuard(
+        Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .arg("--directory")
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server"),
+    );
+    accepting(port, &mut server).await;
+    // One download at a time, taken by an earlier, slow item (1 MiB at
+    // 16 KiB/s): the next episode downloads only if it goes ahead of it.
+    let slow = Origin::start(
+        content(MIB, 5),
+        Faults {
+            rate: Some(16 * 1024),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let t = TestEngine::with(|c| {
+        c.max_active = 1;
+        c.connections_per_item = 1;
+    })
+    .await;
+    let earlier = t.add(&slow.url()).await;
+    t.wait_item(&earlier.id, "the earlier item to download", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    let added = t
+        .engine
+        .add_listing(&format!("http://127.0.0.1:{port}/Season%202/"), &[])
+        .await
+        .expect("add the season");
+    let [first, second] = &added.items[..] else {
+        panic!("two episodes: {:?}", added.items);
+    };
+    let subtitle = t.item(&t.engine.subtitles_of(&first.id)[0]);
+    let before = t.item(&second.id);
+    assert_eq!(
+        (before.state, before.downloaded),
+        (ItemState::Queued, 0),
+        "the second episode waits behind the earlier item"
+    );
+
+    let log = t.dir.path().join("mpv.log");
+    let player = format!(
+        "mpv --no-config --vo=null --ao=null '--log-file={}'",
+        log.display()
+    );
+    let options = PlayOptions {
+        player: Some(player),
+        from_start: false,
+    };
+    bounded("play", t.engine.play(&first.id, options))
+        .await
+        .expect("start mpv");
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    let playing = |item: &ItemView| format!("Playing: {}", item.stream_url);
+    // Until mpv opens the second episode by itself: was it downloaded by
+    // then? (The log is read first: a state seen after a log without the
+    // second episode was there before mpv reached it.)
+    let mut ready = None;
+    crate::support::until(
+        "mpv to go on to the second episode",
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        || {
+            let reached = log_text().contains(&playing(second));
+            if !reached && ready.is_none() {
+                let (next, slow_item) = (t.item(&second.id), t.item(&earlier.id));
+                if next.state == ItemState::Complete {
+                    ready = Some(slow_item);
+                }
+            }
+            std::future::ready(reached.then_some(()))
+        },
+    )
+    .await;
+    let slow_item = ready.expect("the second episode should be complete before mpv reaches it");
+    assert_ne!(
+        slow_item.state,
+        ItemState::Complete,
+        "the second episode went ahead of the earlier item: {slow_item:?}"
+    );
+    crate::support::until(
+        "mpv to end at the end of the playlist",
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        || std::future::ready(log_text().contains("Exiting... (End of file)").then_some(())),
+    )
+    .await;
+    let text = log_text();
+    let at = |what: &str| {
+        text.find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in mpv's log:\n{text}"))
+    };
+    assert!(
+        at(&playing(first)) < at(&playing(second)),
+        "first the first episode, then the second"
+    );
+    // The subtitle reached mpv as the first episode's external track.
+    at(&format!("'--sub-file={}'", subtitle.stream_url));
+    let track = at("(subrip) (external)");
+    assert!(
+        at(&playing(first)) < track && track < at(&playing(second)),
+        "the subtitle track came with the first episode:\n{text}"
+    );
+    t.wait_complete(&subtitle.id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moves_to_the_front_are_kept_across_a_restart() {
+    // 256 KiB at 32 KiB/s: each item downloads for about 8 s.
+    let origin = Origin::start(
+        content(256 * KIB, 4),
+        Faults {
+            rate: Some(32 * 1024),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let one_at_a_time = |c: &mut spool_engine::Config| {
+        c.max_active = 1;
+        c.connections_per_item = 1;
+    };
+    let t = TestEngine::with(one_at_a_time).await;
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(t.add(&format!("{}?n={n}", origin.url())).await.id);
+    }
+    t.wait_item(&ids[0], "the first to download", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    // The fourth, then the third: the third first, then the fourth, then
+    // the rest as added.
+    t.engine.move_to_front(&ids[3]).await.unwrap();
+    t.engine.move_to_front(&ids[2]).await.unwrap();
+    t.wait_item(&ids[2], "the latest moved to run", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    let t = t.restart_with(|_| {}, one_at_a_time).await;
+    let states = |t: &TestEngine| -> Vec<ItemState> { ids.iter().map(|id| t.item(id).state).collect() };
+    t.wait_item(&ids[2], "the latest moved to run after the restart", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    let s = states(&t);
+    assert_eq!(
+        s,
+        [
+            ItemState::Queued,
+            ItemState::Queued,
+            ItemState::Downloading,
+            ItemState::Queued
+        ],
+        "the moved item runs, not the first added"
+    );
+    // Then the earlier move, ahead of the first two.
+    t.engine.pause(&ids[2]).await.unwrap();
+    t.wait_item(&ids[3], "the earlier moved to run next", |v| {
+        v.state == ItemState::Downloading
+    })
+    .await;
+    let s = states(&t);
+    assert_eq!((s[0], s[1]), (ItemState::Queued, ItemState::Queued), "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_folders_are_followed_one_level_down_when_asked() {
+    if !require(has("python3"), "python3 is not installed") {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    season(root.path());
+    let port = free_port();
+    let mut server = ChildGuard(
+        Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .arg("--directory")
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start python3 -m http.server"),
+    );
+    accepting(port, &mut server).await;
+    let top = format!("http://127.0.0.1:{port}/");
+    // The top folder holds only "Season 1/": not asked, it is refused with
+    // the way out.
+    let t = TestEngine::start().await;
+    let err = add_error(&t.engine, &top).await;
+    assert!(
+        err.contains("only 1 sub-folder") && err.contains("--recursive"),
+        "{err}"
+    );
+    // Asked: the season one level down, subtitles paired; its Extras/ is
+    // counted, not followed.
+    let added = bounded("the recursive add", t.engine.add_listing_with(&top, &[], true))
+        .await
+        .expect("add the folder and its sub-folders");
+    let names: Vec<&str> = added.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, EPISODES);
+    assert_eq!((added.followed, added.folders), (1, 1));
+    assert!(added.failed.is_empty(), "{:?}", added.failed);
+    let subs: Vec<String> = t
+        .engine
+        .subtitles_of(&added.items[0].id)
+        .iter()
+        .map(|s| t.item(s).name)
+        .collect();
+    assert_eq!(subs, ["Show S01E01.srt"]);
+    // The season itself, asked: the bonus from Extras/ after the episodes.
+    let t = TestEngine::start().await;
+    let added = bounded(
+        "the recursive add",
+        t.engine.add_listing_with(&format!("{top}Season%201/"), &[], true),
+    )
+    .await
+    .expect("add the season and its sub-folder");
+    let names: Vec<&str> = added.items.iter().map(|i| i.name.as_str()).collect();
+    let mut want = EPISODES.to_vec();
+    want.push("bonus.mkv");
+    assert_eq!(names, want);
+    assert_eq!((added.followed, added.folders), (1, 0));
+}
+
+/// How long a collection of a thousand items takes to add. A measurement,
+/// not a check (its figures are in docs/BENCHMARKS.md): run by hand with
+/// `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand"]
+async fn measure_adding_a_collection_of_a_thousand() {
+    let list: String = (1..=1000).map(|i| format!("E{i}.mkv\n")).collect();
+    let port = pages(vec![(
+        "GET",
+        "/season.m3u".into(),
+        200,
+        "audio/x-mpegurl",
+        list.into_bytes(),
+    )])
+    .await;
+    let t = TestEngine::start().await;
+    let began = std::time::Instant::now();
+    let added = t
+        .engine
+        .add_listing(&format!("http://127.0.0.1:{port}/season.m3u"), &[])
+        .await
+        .expect("add the playlist");
+    let took = began.elapsed();
+    assert_eq!(added.items.len(), 1000, "{:?}", added.failed);
+    println!(
+        "a collection of {} items added in {:.2} s ({:.2} ms per item)",
+        added.items.len(),
+        took.as_secs_f64(),
+        took.as_secs_f64() * 1000.0 / added.items.len() as f64
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collection_is_queued_in_its_order() {
+    // 256 KiB at 32 KiB/s: each item downloads for about 8 s.
+    let origin = Origin::start(
+        content(256 * KIB, 6),
+        Faults {
+            rate: Some(32 * 1024),
+            ..Faults::default()
+        },
+    )
+    .await;
+    let t = TestEngine::with(|c| {
+        c.max_active = 1;
+        c.connections_per_item = 1;
+    })
+    .await;
+    let playlist: String = (1..=8).map(|n| format!("{}?e={n}\n", origin.url())).collect();
+    let added = bounded(
+        "the playlist's add",
+        t.engine
+            .add_playlist_text("file:///home/me/season.m3u", &playlist, &[]),
+    )
+    .await
+    .expect("add the playlist");
+    let ids: Vec<String> = added.items.iter().map(|i| i.id.clone()).collect();
+    assert_eq!(ids.len(), 8);
+    // However its probes happened to answer, the first runs, then the second.
+    for (n, id) in ids.iter().take(2).enumerate() {
+        t.wait_item(id, "the next of the playlist to run", |v| {
+            v.state == ItemState::Downloading
+        })
+        .await;
+        for later in &ids[n + 1..] {
+            assert_eq!(t.item(later).state, ItemState::Queued, "item {n} runs first");
+        }
+        t.engine.pause(id).await.unwrap();
+    }
 }

@@ -68,6 +68,15 @@ impl TestEngine {
     /// damage, say), and starts a new engine on it (test defaults), as a
     /// restart of the app would.
     pub async fn restart(self, meanwhile: impl FnOnce(&std::path::Path)) -> TestEngine {
+        self.restart_with(meanwhile, |_| {}).await
+    }
+
+    /// [`TestEngine::restart`] with the test defaults changed by `tweak`.
+    pub async fn restart_with(
+        self,
+        meanwhile: impl FnOnce(&std::path::Path),
+        tweak: impl Fn(&mut Config),
+    ) -> TestEngine {
         let TestEngine { engine, dir } = self;
         engine.shutdown().await;
         drop(engine);
@@ -75,7 +84,7 @@ impl TestEngine {
         // The directory's lock goes with the last task of the old engine.
         let deadline = Instant::now() + WAIT;
         loop {
-            match start_on(dir.path(), |_| {}).await {
+            match start_on(dir.path(), &tweak).await {
                 Ok(engine) => return TestEngine { engine, dir },
                 Err(e) if e.code() == "locked" && Instant::now() < deadline => sleep(POLL).await,
                 Err(e) => panic!("the engine does not restart: {e}"),
