@@ -52,10 +52,14 @@ impl Engine {
     /// collection `id` at its first unwatched item's (every item watched:
     /// its first item, from the beginning).
     pub(crate) fn where_to_start(&self, id: &str) -> Result<(String, Option<f64>)> {
-        if let Ok(item) = self.item(id) {
-            return Ok((id.to_string(), item.playback.resume_at));
-        }
-        let collection = self.collection(id)?;
+        let not_an_item = match self.item(id) {
+            Ok(item) => return Ok((id.to_string(), item.playback.resume_at)),
+            Err(e) => e,
+        };
+        // Neither: the item's error (an id is an item's unless it is a collection's).
+        let Ok(collection) = self.collection(id) else {
+            return Err(not_an_item);
+        };
         Ok(match self.continue_in(id)? {
             Some(at) => (at.item_id, at.start),
             None => (
