@@ -166,14 +166,7 @@ async fn items(
             };
             result(engine.relink(id, &relink.url).await)
         }
-        (Method::POST, [id, "play"]) => {
-            // The body is optional: none plays with the defaults.
-            let options: crate::PlayOptions = match read_json_or_default(req).await {
-                Ok(options) => options,
-                Err(response) => return response,
-            };
-            result(engine.play(id, options).await)
-        }
+        (Method::POST, [id, "play"]) => play(req, engine, id).await,
         (Method::POST, [id, action]) => match *action {
             "pin" => result(engine.set_pinned(id, true).await),
             "unpin" => result(engine.set_pinned(id, false).await),
@@ -184,6 +177,15 @@ async fn items(
         },
         (_, [] | [_] | [_, _]) => method_not_allowed(),
         _ => not_found("no such API path"),
+    }
+}
+
+/// `POST /api/items/{id}/play` and `POST /api/collections/{id}/play`. The
+/// body is optional: none plays with the defaults.
+async fn play(req: Request<Incoming>, engine: &Engine, id: &str) -> Response<ProxyBody> {
+    match read_json_or_default::<crate::PlayOptions>(req).await {
+        Ok(options) => result(engine.play(id, options).await),
+        Err(response) => response,
     }
 }
 
@@ -239,14 +241,8 @@ async fn collections(
             Ok(()) => json(StatusCode::OK, &serde_json::json!({ "removed": id })),
             Err(e) => engine_error(&e),
         },
-        (Method::POST, [id, "play"]) => {
-            // Its first unwatched item, at its position (see continue_watching).
-            let options: crate::PlayOptions = match read_json_or_default(req).await {
-                Ok(options) => options,
-                Err(response) => return response,
-            };
-            result(engine.play(id, options).await)
-        }
+        // Its first unwatched item, at its position (see continue_watching).
+        (Method::POST, [id, "play"]) => play(req, engine, id).await,
         (Method::POST, [id, action]) => match *action {
             "pin" => result(engine.set_collection_pinned(id, true).await),
             "unpin" => result(engine.set_collection_pinned(id, false).await),

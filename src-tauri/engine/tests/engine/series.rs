@@ -386,11 +386,12 @@ async fn bad_listings_are_refused_or_bounded_with_the_reason() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queue_of_ten_runs_two_at_a_time_and_a_read_starts_a_queued_item() {
-    // 256 KiB at 32 KiB/s: each item downloads for about 8 s.
+/// An origin of 256 KiB files at 32 KiB/s (each item downloads for about
+/// 8 s; `seed` varies the bytes) and an engine that downloads `max_active`
+/// items at a time, one connection each.
+async fn slow_queue(seed: u64, max_active: usize) -> (Origin, TestEngine) {
     let origin = Origin::start(
-        content(256 * KIB, 3),
+        content(256 * KIB, seed),
         Faults {
             rate: Some(32 * 1024),
             ..Faults::default()
@@ -398,10 +399,16 @@ async fn a_queue_of_ten_runs_two_at_a_time_and_a_read_starts_a_queued_item() {
     )
     .await;
     let t = TestEngine::with(|c| {
-        c.max_active = 2;
+        c.max_active = max_active;
         c.connections_per_item = 1;
     })
     .await;
+    (origin, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_of_ten_runs_two_at_a_time_and_a_read_starts_a_queued_item() {
+    let (origin, t) = slow_queue(3, 2).await;
     let mut ids = Vec::new();
     for n in 0..10 {
         ids.push(t.add(&format!("{}?n={n}", origin.url())).await.id);
@@ -757,20 +764,7 @@ async fn measure_adding_a_collection_of_a_thousand() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collection_is_queued_in_its_order() {
-    // 256 KiB at 32 KiB/s: each item downloads for about 8 s.
-    let origin = Origin::start(
-        content(256 * KIB, 6),
-        Faults {
-            rate: Some(32 * 1024),
-            ..Faults::default()
-        },
-    )
-    .await;
-    let t = TestEngine::with(|c| {
-        c.max_active = 1;
-        c.connections_per_item = 1;
-    })
-    .await;
+    let (origin, t) = slow_queue(6, 1).await;
     let playlist: String = (1..=8).map(|n| format!("{}?e={n}\n", origin.url())).collect();
     let added = bounded(
         "the playlist's add",
