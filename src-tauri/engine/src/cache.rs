@@ -19,6 +19,7 @@ use crate::events::{Event, RemoveReason};
 use crate::item::Item;
 use crate::queue::{self, Queue};
 use crate::size::format_size;
+use crate::watched;
 
 /// How often the limits are checked.
 const PERIOD: Duration = Duration::from_millis(500);
@@ -73,7 +74,7 @@ pub(crate) async fn enforce(cache: &Cache) {
     let _one_at_a_time = cache.enforcing.lock().await;
     // Watched items whose time is up go first: they make room too.
     if let Some(days) = cache.limits.get().remove_watched_after_days {
-        crate::watched::remove_expired(cache, days).await;
+        remove_watched(cache, days).await;
     }
     let items: Vec<Arc<Item>> = cache.catalog.items().values().cloned().collect();
     let store = cache.catalog.store.clone();
@@ -127,6 +128,30 @@ pub(crate) async fn enforce(cache: &Cache) {
                 }
                 set_hold(&cache.catalog, item, hold);
             }
+        }
+    }
+}
+
+/// Removes the watched items whose time is up (reason [`RemoveReason::Watched`]).
+async fn remove_watched(cache: &Cache, days: u32) {
+    let items: Vec<Arc<Item>> = cache.catalog.items().values().cloned().collect();
+    let watched: Vec<watched::Watched> = items
+        .iter()
+        .filter_map(|item| {
+            let st = item.lock();
+            let playback = &st.meta.playback;
+            let watched_at = playback.watched_at.filter(|_| playback.watched)?;
+            Some(watched::Watched {
+                id: item.id().to_string(),
+                watched_at,
+                keep: st.meta.pinned || item.in_use(),
+            })
+        })
+        .collect();
+    for id in watched::expired(&watched, crate::clock::unix_millis(), days) {
+        if let Ok(item) = cache.catalog.item(&id) {
+            tracing::info!("removing item {id}: watched more than {days} days ago");
+            let _ = remove_item(&cache.catalog, &cache.queue, &item, RemoveReason::Watched).await;
         }
     }
 }

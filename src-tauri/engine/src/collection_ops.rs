@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::unix_millis;
 use crate::collection::{Collection, CollectionView};
-use crate::engine::{unix_millis, AddOptions, Engine};
+use crate::engine::{AddOptions, Engine};
 use crate::error::{Error, Result};
 use crate::events::ItemView;
 use crate::input::{parse_headers, validate_url};

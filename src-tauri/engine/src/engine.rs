@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +15,7 @@ use crate::batch::Batch;
 use crate::byte_ranges::RangeSet;
 use crate::cache::{self, Cache};
 use crate::catalog::Catalog;
+use crate::clock::unix_millis;
 use crate::config::{Limits, LiveLimits};
 use crate::download::{self, origin, Downloader};
 use crate::error::{Error, Result};
@@ -527,11 +528,4 @@ fn unique_id(catalog: &Catalog) -> String {
             return id;
         }
     }
-}
-
-/// Unix time in milliseconds (access times order evictions).
-pub(crate) fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }

@@ -10,6 +10,7 @@ pub mod byte_ranges;
 pub mod cache;
 mod cache_plan;
 mod catalog;
+mod clock;
 pub mod collection;
 pub mod collection_ops;
 pub mod config;

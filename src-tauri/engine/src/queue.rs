@@ -117,7 +117,7 @@ impl Queue {
     /// outlives a restart: unix milliseconds, or one past the latest move
     /// when two come within a millisecond.
     pub fn move_to_front(&self, item: &Item) {
-        let now = crate::engine::unix_millis();
+        let now = crate::clock::unix_millis();
         let previous = self
             .last_move
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| Some(now.max(last + 1)))

@@ -10,10 +10,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::cache::{self, Cache};
 use crate::catalog::Catalog;
+use crate::clock::unix_millis;
 use crate::collection::Collections;
 use crate::config::{Config, LiveLimits};
 use crate::download::{self, Downloader};
-use crate::engine::{unix_millis, Engine, Parts, ServerIdentity};
+use crate::engine::{Engine, Parts, ServerIdentity};
 use crate::error::{Error, Result};
 use crate::item::Item;
 use crate::name;

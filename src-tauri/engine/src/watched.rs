@@ -1,13 +1,7 @@
 //! Removing watched items a set number of days after they were watched
 //! (`--remove-watched-after`, off by default): which ones go is a pure
-//! decision ([`expired`]); the cache check carries it out ([`remove_expired`]).
-
-use std::sync::Arc;
-
-use crate::cache::{remove_item, Cache};
-use crate::engine::unix_millis;
-use crate::events::RemoveReason;
-use crate::item::Item;
+//! decision ([`expired`]); the cache check carries it out
+//! (`cache::remove_watched`).
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
@@ -30,30 +24,6 @@ pub fn expired(watched: &[Watched], now: u64, after_days: u32) -> Vec<String> {
         .filter(|w| !w.keep && now.saturating_sub(w.watched_at) >= after)
         .map(|w| w.id.clone())
         .collect()
-}
-
-/// Removes the watched items whose time is up (reason [`RemoveReason::Watched`]).
-pub(crate) async fn remove_expired(cache: &Cache, days: u32) {
-    let items: Vec<Arc<Item>> = cache.catalog.items().values().cloned().collect();
-    let watched: Vec<Watched> = items
-        .iter()
-        .filter_map(|item| {
-            let st = item.lock();
-            let playback = &st.meta.playback;
-            let watched_at = playback.watched_at.filter(|_| playback.watched)?;
-            Some(Watched {
-                id: item.id().to_string(),
-                watched_at,
-                keep: st.meta.pinned || item.in_use(),
-            })
-        })
-        .collect();
-    for id in expired(&watched, unix_millis(), days) {
-        if let Ok(item) = cache.catalog.item(&id) {
-            tracing::info!("removing item {id}: watched more than {days} days ago");
-            let _ = remove_item(&cache.catalog, &cache.queue, &item, RemoveReason::Watched).await;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::catalog::Catalog;
-use crate::engine::unix_millis;
+use crate::clock::unix_millis;
 use crate::item::Item;
 use crate::playback::{Saver, Seen, Verdict};
 

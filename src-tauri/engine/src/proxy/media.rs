@@ -8,8 +8,9 @@ use http::{Request, Response, StatusCode};
 use super::body::{self, ItemBody, ProxyBody};
 use super::response::{self, BodyPlan, Offer, ResponsePlan, Unavailable};
 use super::text;
+use crate::clock::unix_millis;
 use crate::download;
-use crate::engine::{unix_millis, Engine};
+use crate::engine::Engine;
 use crate::item::{Item, ReaderGuard};
 
 pub(super) async fn serve<B>(req: Request<B>, engine: &Engine, token: &str) -> Response<ProxyBody> {
