@@ -105,8 +105,18 @@ async fn a_season_from_a_listing_is_one_group_and_play_all_plays_it_in_order() {
     .await;
     spool_add(&data, &format!("http://127.0.0.1:{port}/Show/Season%201/"));
 
+    let last_seen = std::sync::Mutex::new(String::new());
     let shown = until("the season's group, its episodes in order", || async {
-        let g = group(&session).await?;
+        let g = group(&session).await;
+        // What the window shows when it changes: the reason, should this time out.
+        let seen = format!("{g:?}");
+        if let Ok(mut last) = last_seen.lock() {
+            if *last != seen {
+                eprintln!("season test: the window shows {seen}");
+                *last = seen;
+            }
+        }
+        let g = g?;
         let rows: Vec<&str> = g["rows"].as_array()?.iter().filter_map(Value::as_str).collect();
         (rows == EPISODES).then_some(g)
     })
