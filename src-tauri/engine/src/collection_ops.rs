@@ -248,6 +248,14 @@ impl Engine {
         }
         collection.items = items;
         catalog.collections.put(collection.clone())?;
+        // Their views now carry the collection: tell the window (whose first
+        // views of the members, from their adds and first state changes,
+        // may have none) to draw them in their group.
+        for id in &collection.items {
+            if let Ok(item) = catalog.item(id) {
+                catalog.emit_state(&item);
+            }
+        }
         // Views again: they now carry the collection.
         let items = collection
             .items
