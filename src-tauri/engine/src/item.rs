@@ -220,6 +220,27 @@ pub(crate) struct Item {
 }
 
 impl Item {
+    /// An item for unit tests: id `i`, token `t`, `meta` as given, its data
+    /// file in `dir`.
+    #[cfg(test)]
+    pub(crate) fn for_test(dir: &std::path::Path, meta: ItemMeta) -> Item {
+        let file = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join("data"))
+            .expect("a data file");
+        let source = ItemSource {
+            id: "i".into(),
+            token: "t".into(),
+            source_url: "http://127.0.0.1:1/f".into(),
+            headers: vec![],
+            created: 0,
+        };
+        Item::new(source, meta, file, CancellationToken::new())
+    }
+
     pub fn new(source: ItemSource, meta: ItemMeta, file: File, cancel: CancellationToken) -> Item {
         let written = meta.present.clone();
         let rate = RateLimiter::new(meta.rate_limit);

@@ -408,19 +408,10 @@ mod tests {
     // The supervisor's clock is tokio's: these drive its decisions on the
     // item's own state with paused time, as `supervise` would sleep.
 
-    use crate::store::{ItemMeta, ItemSource};
+    use crate::store::ItemMeta;
 
     fn unprobed_item(dir: &tempfile::TempDir) -> Item {
-        let source = ItemSource {
-            id: "i".into(),
-            token: "t".into(),
-            source_url: "http://127.0.0.1:1/f".into(),
-            headers: vec![],
-            created: 0,
-        };
-        let file = std::fs::File::create(dir.path().join("data")).expect("a data file");
-        let cancel = tokio_util::sync::CancellationToken::new();
-        Item::new(source, ItemMeta::default(), file, cancel)
+        Item::for_test(dir.path(), ItemMeta::default())
     }
 
     fn settings(stall_timeout: Duration) -> step::Settings {

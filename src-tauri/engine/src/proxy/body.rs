@@ -166,36 +166,21 @@ mod tests {
 
     use http_body_util::BodyExt;
     use proptest::prelude::*;
-    use tokio_util::sync::CancellationToken;
 
     use super::*;
     use crate::byte_ranges::ByteRange;
     use crate::http_range::{self, Plan, Representation};
     use crate::item::Item;
-    use crate::store::{ItemMeta, ItemSource};
+    use crate::store::ItemMeta;
 
     fn item(dir: &tempfile::TempDir, len: u64) -> Arc<Item> {
-        let file = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.path().join("data"))
-            .unwrap();
-        let source = ItemSource {
-            id: "i".into(),
-            token: "t".into(),
-            source_url: "http://127.0.0.1:1/f".into(),
-            headers: vec![],
-            created: 0,
-        };
         let meta = ItemMeta {
             size: Some(len),
             probed: true,
             accepts_ranges: true,
             ..ItemMeta::default()
         };
-        Arc::new(Item::new(source, meta, file, CancellationToken::new()))
+        Arc::new(Item::for_test(dir.path(), meta))
     }
 
     /// Writes `content` chunk by chunk in the given order, as fetches would.
