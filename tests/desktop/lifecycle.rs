@@ -14,15 +14,9 @@ use std::time::Instant;
 use super::support::origin::{Faults, Origin};
 use super::webdriver::Session;
 use super::{
-    menu_of, row, session_bus, spool_add, spool_ls, start_driver, tray_menu, until, Guard, MenuEntry,
-    MENU_PATH, SPOOL,
+    menu_of, on_path, row, session_bus, spool_add, spool_ls, start_driver, tray_menu, until, Guard,
+    MenuEntry, MENU_PATH, SPOOL,
 };
-
-/// Whether `program` is on `PATH`.
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
 
 /// Every process's parent, from /proc.
 fn parents() -> HashMap<u32, u32> {

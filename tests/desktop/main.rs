@@ -14,6 +14,7 @@ mod support;
 mod lifecycle;
 mod links;
 mod season;
+mod watching;
 // Shared with tests/browser, which uses calls this test does not.
 #[allow(dead_code)]
 mod webdriver;
@@ -136,6 +137,12 @@ fn spool_ls(data: &Path) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("spool ls --json output")
+}
+
+/// Whether `program` is on `PATH`.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
 
 /// Whether a D-Bus session bus is there (`dbus-run-session`).
