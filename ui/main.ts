@@ -164,6 +164,9 @@ function onEvent(ev: UiEvent): void {
       forget(ev.id);
       if (ev.reason === "evicted") toast("An item was evicted to keep the cache under its limit");
       break;
+    case "unlisted":
+      forget(ev.id);
+      break;
     case "resync":
       void reload();
       break;

@@ -95,6 +95,12 @@ pub enum UiEvent {
         id: String,
         reason: RemoveReason,
     },
+    /// The item turned out to be a video's subtitle: it goes with its video
+    /// and has no row of its own (an add announces it before its collection
+    /// claims it).
+    Unlisted {
+        id: String,
+    },
     /// Events were missed: re-read the whole list once.
     Resync,
     /// A player started and exited with an error at once.
@@ -132,14 +138,29 @@ pub enum Out {
     ShowWindow,
 }
 
+/// The item whose row an event would draw or change.
+fn shown_item(event: &Event) -> Option<&str> {
+    match event {
+        Event::Added { item } => Some(&item.id),
+        Event::Progress { id, .. } | Event::StateChanged { id, .. } | Event::Restarted { id, .. } => Some(id),
+        Event::Removed { .. } | Event::PlayerFailed { .. } | Event::PairingRequested { .. } => None,
+    }
+}
+
 /// Reads the current state of an item, for events that carry only an id.
 pub trait Lookup {
     fn item(&self, id: &str) -> Option<UiItem>;
+    /// A video's subtitle, which the window does not list.
+    fn unlisted(&self, id: &str) -> bool;
 }
 
 impl Lookup for Engine {
     fn item(&self, id: &str) -> Option<UiItem> {
         UiItem::of(self, id)
+    }
+
+    fn unlisted(&self, id: &str) -> bool {
+        self.is_subtitle(id)
     }
 }
 
@@ -176,6 +197,16 @@ impl Forwarder {
 
     pub fn handle(&mut self, event: Event, now: Instant, lookup: &dyn Lookup) -> Vec<Out> {
         let mut out = Vec::new();
+        if let Some(id) = shown_item(&event).filter(|id| lookup.unlisted(id)) {
+            // No row, progress or notification of its own; the window drops
+            // the row its add drew, once.
+            let id = id.to_string();
+            self.progress.forget(&id);
+            if self.states.remove(&id).is_some() {
+                out.push(Out::Ui(UiEvent::Unlisted { id }));
+            }
+            return out;
+        }
         match event {
             Event::Added { item } => {
                 self.states
@@ -379,6 +410,23 @@ mod tests {
             present.insert(0, 10);
             Some(UiItem::new(view(id, ItemState::Downloading), &present))
         }
+
+        fn unlisted(&self, _id: &str) -> bool {
+            false
+        }
+    }
+
+    /// Items listed until a collection claims them as subtitles.
+    struct Claimable(std::cell::Cell<bool>);
+
+    impl Lookup for Claimable {
+        fn item(&self, id: &str) -> Option<UiItem> {
+            Fake.item(id)
+        }
+
+        fn unlisted(&self, _id: &str) -> bool {
+            self.0.get()
+        }
     }
 
     fn view(id: &str, state: ItemState) -> ItemView {
@@ -446,6 +494,35 @@ mod tests {
         assert_eq!(f.next_due(), Some(t0 + PROGRESS_INTERVAL));
         let later = f.tick(t0 + PROGRESS_INTERVAL);
         assert_eq!(ui_progress(&later), vec![49, 49], "the latest value of each");
+    }
+
+    #[test]
+    fn a_subtitle_loses_its_row_once_its_collection_claims_it() {
+        let t0 = Instant::now();
+        let mut f = Forwarder::new();
+        let lookup = Claimable(std::cell::Cell::new(false));
+        let added = Event::Added {
+            item: view("s", ItemState::Queued),
+        };
+        let announced = f.handle(added, t0, &lookup);
+        assert!(
+            announced
+                .iter()
+                .any(|o| matches!(o, Out::Ui(UiEvent::Item { .. }))),
+            "an add is shown before anything claims it: {announced:?}"
+        );
+        f.handle(progress("s", 1), t0, &lookup);
+
+        lookup.0.set(true);
+        let claimed = f.handle(state("s", ItemState::Downloading), t0, &lookup);
+        assert_eq!(claimed, vec![Out::Ui(UiEvent::Unlisted { id: "s".to_string() })]);
+        let mut later = f.handle(progress("s", 5), t0, &lookup);
+        later.extend(f.handle(state("s", ItemState::Complete), t0, &lookup));
+        later.extend(f.tick(t0 + Duration::from_secs(1)));
+        assert!(
+            later.iter().all(|o| matches!(o, Out::RefreshMenu)),
+            "no progress, row or notification after: {later:?}"
+        );
     }
 
     #[test]

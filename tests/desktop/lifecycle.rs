@@ -6,70 +6,17 @@
 //! writes an autostart entry whose `Exec` starts the app. Prints the memory
 //! (PSS) with the window open and in the tray only, and the time to reopen.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use super::procs::{app_pid, comm, tree};
 use super::support::origin::{Faults, Origin};
 use super::webdriver::Session;
 use super::{
     menu_of, on_path, row, session_bus, spool_add, spool_ls, start_driver, tray_menu, until, Guard,
     MenuEntry, MENU_PATH, SPOOL,
 };
-
-/// Every process's parent, from /proc.
-fn parents() -> HashMap<u32, u32> {
-    let mut map = HashMap::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return map;
-    };
-    for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        // The fields after the command name, which may hold spaces and ')'.
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse().ok());
-        if let Some(ppid) = ppid {
-            map.insert(pid, ppid);
-        }
-    }
-    map
-}
-
-/// `root` and all its descendants.
-fn tree(root: u32) -> Vec<u32> {
-    let parents = parents();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(parents.iter().filter(|(_, p)| **p == parent).map(|(c, _)| *c));
-        i += 1;
-    }
-    found
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
-/// The `spool` app that tauri-driver (through WebKitWebDriver) started.
-fn app_pid(driver: u32) -> Option<u32> {
-    let exe = std::fs::canonicalize(SPOOL).ok()?;
-    tree(driver)
-        .into_iter()
-        .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe))
-}
 
 /// The app's WebKit web-content processes (`comm` is cut to 15 bytes).
 fn web_processes(app: u32) -> Vec<u32> {
@@ -214,7 +161,7 @@ async fn closed_to_the_tray_the_webview_goes_and_open_spool_brings_the_items_bac
 
     let (driver, driver_port) = start_driver(sandbox.path(), &data, &config);
     let session = Session::start(driver_port, SPOOL).await;
-    let app = until("the app's process", || async { app_pid(driver.0.id()) }).await;
+    let app = until("the app's process", || async { app_pid(driver.pid()) }).await;
     until("the window, managed by openbox", || async {
         (!app_windows(app).is_empty()).then_some(())
     })

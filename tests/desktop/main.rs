@@ -13,6 +13,7 @@ mod support;
 
 mod lifecycle;
 mod links;
+mod procs;
 mod season;
 mod watching;
 // Shared with tests/browser, which uses calls this test does not.
@@ -73,13 +74,34 @@ fn stub_player(dir: &Path) -> (PathBuf, PathBuf) {
     (stub, argv_file)
 }
 
+/// tauri-driver, and on drop everything it started: a test that fails
+/// before it closes its session leaves no app behind (its tray icon, its
+/// downloads) for the next test to meet.
+struct Driver(Guard);
+
+impl Driver {
+    fn pid(&self) -> u32 {
+        let Driver(Guard(child)) = self;
+        child.id()
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        // The driver itself is killed (and reaped) by its guard, after this.
+        for pid in procs::tree(self.pid()).into_iter().skip(1) {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        }
+    }
+}
+
 /// tauri-driver for the app with data directory `data` and config home
 /// `config`, logging into `dir`/tauri-driver.log; its WebDriver port.
-fn start_driver(dir: &Path, data: &Path, config: &Path) -> (Guard, u16) {
+fn start_driver(dir: &Path, data: &Path, config: &Path) -> (Driver, u16) {
     let driver_port = free_port();
     let native_port = free_port();
     let log = std::fs::File::create(dir.join("tauri-driver.log")).expect("driver log");
-    let driver = Guard(
+    let driver = Driver(Guard(
         Command::new(tauri_driver())
             .args([
                 "--port",
@@ -96,7 +118,7 @@ fn start_driver(dir: &Path, data: &Path, config: &Path) -> (Guard, u16) {
             .stderr(log)
             .spawn()
             .expect("start tauri-driver (cargo install tauri-driver --locked)"),
-    );
+    ));
     (driver, driver_port)
 }
 

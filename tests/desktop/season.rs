@@ -171,4 +171,5 @@ async fn a_season_from_a_listing_is_one_group_and_play_all_plays_it_in_order() {
             "{url} is not {episode}: {argv}"
         );
     }
+    session.close().await;
 }

@@ -1,10 +1,11 @@
-//! Continue watching from the tray, in a real panel: two lectures are
-//! played by a real mpv (started through the app's engine) and stopped
-//! mid-way over its IPC socket; the tray's "Continue watching" lists both,
-//! last played first, with their positions; pressed in the menu that a real
-//! panel (xfce4-panel's status tray) draws from the app's D-Bus menu, the
-//! entry starts mpv at the saved position. Takes the README's screenshot of
-//! that menu (`SPOOL_TRAY_SCREENSHOT`).
+//! Continue watching, in the window and from the tray in a real panel: two
+//! lectures are played by a real mpv (started through the app's engine) and
+//! stopped mid-way over its IPC socket; their rows then offer "▶ Resume at"
+//! and "Play from start"; the tray's "Continue watching" lists both, last
+//! played first, with their positions; pressed in the menu that a real panel
+//! (xfce4-panel's status tray) draws from the app's D-Bus menu, the entry
+//! starts mpv at the saved position. Takes the README's screenshot of that
+//! menu (`SPOOL_TRAY_SCREENSHOT`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -13,8 +14,13 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
+use super::procs::{app_pid, cmdline};
 use super::support::origin::{Faults, Origin};
-use super::{menu_of, on_path, session_bus, spool_add, spool_ls, tray_menu, until, Guard, PATIENCE, SPOOL};
+use super::webdriver::Session;
+use super::{
+    menu_of, on_path, session_bus, spool_add, spool_ls, start_driver, tray_menu, until, Guard, PATIENCE,
+    SPOOL,
+};
 
 const MPV: &str = "mpv --no-config --vo=null --ao=null";
 
@@ -81,17 +87,6 @@ fn video(dir: &Path) -> Vec<u8> {
         .expect("run ffmpeg");
     assert!(status.success(), "ffmpeg made no video");
     std::fs::read(&out).expect("read the video")
-}
-
-/// A process's arguments, while it runs.
-fn cmdline(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    (!args.is_empty()).then_some(args)
 }
 
 /// The running mpv whose command line names `file`: its pid and arguments.
@@ -193,6 +188,29 @@ async fn play_and_stop_at(data: &Path, id: &str, file: &str, at: f64) {
         item["position"].as_f64().filter(|p| (p - at).abs() < 1.0)
     })
     .await;
+}
+
+/// The status tray's icons, as registered with the panel's watcher
+/// (`org.kde.StatusNotifierWatcher`): "bus name/object path" each.
+fn tray_icons() -> Option<Vec<String>> {
+    let out = Command::new("busctl")
+        .args([
+            "--user",
+            "--json=short",
+            "get-property",
+            "org.kde.StatusNotifierWatcher",
+        ])
+        .args(["/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher"])
+        .arg("RegisteredStatusNotifierItems")
+        .output()
+        .ok()?;
+    let value: Value = serde_json::from_slice(&out.stdout).ok()?;
+    value["data"].as_array().map(|items| {
+        items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect()
+    })
 }
 
 /// The X class of the tray's menus: the panel runs its status tray in a
@@ -345,19 +363,10 @@ async fn continue_watching_in_a_real_panel_resumes_where_mpv_stopped() {
         };
         origins.push(Origin::start(video.clone(), faults).await);
     }
-    let app = Guard(
-        Command::new(SPOOL)
-            .arg("--data-dir")
-            .arg(&data)
-            .env("XDG_CONFIG_HOME", &config)
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the app"),
-    );
-    let (bus_name, _) = until("the tray menu on the bus", || async { tray_menu(app.0.id()) }).await;
+    let (driver, driver_port) = start_driver(sandbox.path(), &data, &config);
+    let session = Session::start(driver_port, SPOOL).await;
+    let app = until("the app's process", || async { app_pid(driver.pid()) }).await;
+    let (bus_name, _) = until("the tray menu on the bus", || async { tray_menu(app) }).await;
     for origin in &origins {
         spool_add(&data, &origin.url());
     }
@@ -385,8 +394,23 @@ async fn continue_watching_in_a_real_panel_resumes_where_mpv_stopped() {
     })
     .await;
     assert!(listed.0 < listed.1, "the last played is listed first");
+    for (id, label) in [(&ids.0, "▶ Resume at 0:41"), (&ids.1, "▶ Resume at 0:12")] {
+        let play = format!("li[data-id='{id}'] button[data-action=play]");
+        until("the row to offer to resume", || async {
+            (session.text(&play).await == label).then_some(())
+        })
+        .await;
+        let from_start = format!("li[data-id='{id}'] button[data-action=play-from-start]");
+        assert_eq!(session.text(&from_start).await, "Play from start");
+    }
 
-    // In the panel's own rendering of the menu.
+    // In the panel's own rendering of the menu: the app's icon is the
+    // tray's only one, so the click cannot open another program's menu.
+    let icons = until("the app's icon in the panel's tray", || async {
+        tray_icons().filter(|icons| icons.iter().any(|i| i.starts_with(&bus_name)))
+    })
+    .await;
+    assert_eq!(icons.len(), 1, "the tray holds other icons too: {icons:?}");
     open_continue_watching_in_the_panel().await;
     let shot = std::env::var_os("SPOOL_TRAY_SCREENSHOT")
         .map(PathBuf::from)
@@ -412,5 +436,5 @@ async fn continue_watching_in_a_real_panel_resumes_where_mpv_stopped() {
         "mpv plays at {playing} s, not where it was told"
     );
     ipc.stop();
-    drop(app);
+    session.close().await;
 }

@@ -11,4 +11,4 @@ export type UiEvent = { "type": "item", item: UiItem,
 /**
  * Something to tell the user about the change, e.g. a restart's reason.
  */
-note: string | null, } | { "type": "progress", id: string, downloaded: number, size: number | null, rate: number, ranges: Array<[number, number]>, } | { "type": "removed", id: string, reason: RemoveReason, } | { "type": "resync" } | { "type": "player_failed", command: string, message: string, } | { "type": "error", message: string, } | { "type": "pairing", request: RequestView, } | { "type": "handoff", handoff: Handoff, };
+note: string | null, } | { "type": "progress", id: string, downloaded: number, size: number | null, rate: number, ranges: Array<[number, number]>, } | { "type": "removed", id: string, reason: RemoveReason, } | { "type": "unlisted", id: string, } | { "type": "resync" } | { "type": "player_failed", command: string, message: string, } | { "type": "error", message: string, } | { "type": "pairing", request: RequestView, } | { "type": "handoff", handoff: Handoff, };

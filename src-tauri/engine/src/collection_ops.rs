@@ -289,6 +289,12 @@ impl Engine {
         Ok(CollectionView::from(&self.catalog().collections.get(id)?))
     }
 
+    /// Whether an item is a video's subtitle: it goes with its video, and
+    /// [`Engine::items`] does not list it.
+    pub fn is_subtitle(&self, item: &str) -> bool {
+        self.catalog().collections.is_subtitle(item)
+    }
+
     /// The subtitle items of a video item, if it has any.
     pub fn subtitles_of(&self, item: &str) -> Vec<String> {
         let catalog = self.catalog();
