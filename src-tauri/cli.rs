@@ -46,6 +46,11 @@ struct Cli {
     // subcommand a usage error (exit 2) instead of a URL to add.
     #[arg(value_parser = parse_url_arg)]
     url: Option<String>,
+
+    /// Start the desktop app in the tray, without its window (as Start at
+    /// login does); Open Spool in the tray menu, or another `spool`, shows it.
+    #[arg(long)]
+    tray: bool,
 }
 
 /// A bare `spool WORD` is a URL only if it has a scheme (`http://…`), or a
@@ -199,7 +204,16 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&e),
     };
     if cli.command.is_none() {
-        return desktop(data_dir, cli.url);
+        return desktop(data_dir, cli.url, cli.tray);
+    }
+    if cli.tray {
+        let mut command = Cli::command();
+        command
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--tray starts the desktop app; it goes with no command",
+            )
+            .exit();
     }
     let serving = matches!(cli.command, Some(Command::Serve { .. }));
     init_logging(if serving { "info" } else { "warn" });
@@ -216,11 +230,11 @@ pub fn main() -> ExitCode {
 
 /// `spool` and `spool URL`: the desktop app.
 #[cfg(feature = "desktop")]
-fn desktop(data_dir: PathBuf, url: Option<String>) -> ExitCode {
+fn desktop(data_dir: PathBuf, url: Option<String>, tray: bool) -> ExitCode {
     // The desktop app runs Tauri's event loop on this thread, so no
     // runtime of our own here (Tauri brings one).
     init_logging("info");
-    match spool_desktop::desktop::run(data_dir, url) {
+    match spool_desktop::desktop::run(data_dir, url, tray) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e.into()),
     }
@@ -229,7 +243,7 @@ fn desktop(data_dir: PathBuf, url: Option<String>) -> ExitCode {
 /// The headless build has no desktop app: say so and what works instead.
 /// Exit 2, a usage error: this invocation is not one this build offers.
 #[cfg(not(feature = "desktop"))]
-fn desktop(_data_dir: PathBuf, url: Option<String>) -> ExitCode {
+fn desktop(_data_dir: PathBuf, url: Option<String>, _tray: bool) -> ExitCode {
     let instead = match url {
         Some(url) => format!("`spool add {url}` adds it to a running engine (`spool serve`)"),
         None => "`spool serve` runs the engine; `spool add URL`, `spool ls` and the other commands use it"

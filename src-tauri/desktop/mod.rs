@@ -188,8 +188,17 @@ fn open_window(app: &AppHandle) -> Result<tauri::WebviewWindow, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Whether a launch's arguments ask for the tray alone (`spool --tray`).
+pub fn tray_only(argv: &[String]) -> bool {
+    argv.iter().skip(1).any(|a| a == TRAY_FLAG)
+}
+
+/// The flag of `spool --tray`, which the autostart entry passes.
+pub const TRAY_FLAG: &str = "--tray";
+
 /// Runs the desktop app until Quit. `url`: add it and play it once started.
-pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
+/// `tray`: start without the window (`spool --tray`, as at login).
+pub fn run(data_dir: PathBuf, url: Option<String>, tray: bool) -> Result<(), DesktopError> {
     // GTK would panic without a display; say what to do instead.
     let has = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
     if !has("DISPLAY") && !has("WAYLAND_DISPLAY") {
@@ -206,6 +215,9 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
                 .dbus_id(instance_id(&data_dir))
                 .callback(|app, argv, _cwd| match url_in_args(&argv) {
                     Some(url) => open_arg(app, url),
+                    // A login's `spool --tray` finds the app already running:
+                    // leave it as it is.
+                    None if tray_only(&argv) => {}
                     None => show_window(app),
                 })
                 .build(),
@@ -238,6 +250,10 @@ pub fn run(data_dir: PathBuf, url: Option<String>) -> Result<(), DesktopError> {
             });
             #[cfg(not(test))]
             tray::create(app.handle())?;
+            // tauri.conf.json creates no window: here, unless in the tray alone.
+            if !tray {
+                show_window(app.handle());
+            }
             tauri::async_runtime::spawn(events::run(engine, AppOutlet(app.handle().clone())));
             if let Some(url) = url.clone() {
                 open_arg(app.handle(), url);
@@ -296,5 +312,19 @@ mod tests {
             None,
             "argv[0] is the program"
         );
+    }
+
+    #[test]
+    fn a_launch_in_the_tray_is_told_by_its_flag() {
+        let argv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(tray_only(&argv(&["spool", "--tray"])));
+        assert!(tray_only(&argv(&[
+            "/usr/bin/spool",
+            "--data-dir",
+            "/d",
+            "--tray"
+        ])));
+        assert!(!tray_only(&argv(&["spool"])));
+        assert!(!tray_only(&argv(&["--tray"])), "argv[0] is the program");
     }
 }

@@ -253,7 +253,8 @@ pub fn save(data_dir: &Path, settings: &Settings) -> std::io::Result<()> {
     spool_engine::store::write_atomically(&data_dir.join(FILE_NAME), &json)
 }
 
-/// The XDG autostart entry that starts Spool at login.
+/// The XDG autostart entry that starts Spool at login, in the tray: the
+/// window waits until the user asks for it.
 pub fn autostart_entry(exe: &Path) -> String {
     // Desktop Entry Exec quoting: double quotes, with `"`, `` ` ``, `$`, `\` escaped.
     let exe = exe.to_string_lossy();
@@ -265,8 +266,9 @@ pub fn autostart_entry(exe: &Path) -> String {
         quoted.push(c);
     }
     quoted.push('"');
+    let tray = super::TRAY_FLAG;
     format!(
-        "[Desktop Entry]\nType=Application\nName=Spool\nComment=Media cache for your player\nExec={quoted}\nIcon=spool\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
+        "[Desktop Entry]\nType=Application\nName=Spool\nComment=Media cache for your player\nExec={quoted} {tray}\nIcon=spool\nTerminal=false\nX-GNOME-Autostart-enabled=true\n"
     )
 }
 
@@ -485,7 +487,10 @@ mod tests {
     #[test]
     fn autostart_entry_quotes_the_executable() {
         let entry = autostart_entry(Path::new("/opt/my $pool/spool"));
-        assert!(entry.contains("Exec=\"/opt/my \\$pool/spool\"\n"), "{entry}");
+        assert!(
+            entry.contains("Exec=\"/opt/my \\$pool/spool\" --tray\n"),
+            "{entry}"
+        );
         assert!(entry.starts_with("[Desktop Entry]\n"));
     }
 }

@@ -85,6 +85,9 @@ fn usage_errors_exit_2() {
         &["--frobnicate", "ls"],
         &["add"],
         &["rm"],
+        // `--tray` is the desktop app's: not for a command.
+        &["--tray", "ls"],
+        &["--tray", "serve", "--port", "0"],
     ] {
         let out = sandbox.spool(args);
         assert_eq!(out.code(), Some(2), "spool {args:?}: {out:?}");

@@ -10,21 +10,13 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use super::procs::{app_pid, comm, tree};
+use super::procs::{app_pid, comm, tree, web_processes};
 use super::support::origin::{Faults, Origin};
 use super::webdriver::Session;
 use super::{
-    menu_of, on_path, row, session_bus, spool_add, spool_ls, start_driver, tray_menu, until, Guard,
-    MenuEntry, MENU_PATH, SPOOL,
+    menu_of, on_path, press, row, session_bus, spool_add, spool_ls, start_driver, tray_menu, until, Guard,
+    MenuEntry, SPOOL,
 };
-
-/// The app's WebKit web-content processes (`comm` is cut to 15 bytes).
-fn web_processes(app: u32) -> Vec<u32> {
-    tree(app)
-        .into_iter()
-        .filter(|pid| comm(*pid).starts_with("WebKitWebProces"))
-        .collect()
-}
 
 /// Proportional set size of the app and its WebKit children, KiB: each
 /// process's share of the memory it maps, so shared libraries count once.
@@ -61,25 +53,6 @@ fn app_windows(app: u32) -> Vec<String> {
         .collect()
 }
 
-/// Presses a tray menu entry over D-Bus (com.canonical.dbusmenu `Event`).
-fn press(bus_name: &str, entry: &MenuEntry) {
-    let status = Command::new("busctl")
-        .args([
-            "--user",
-            "call",
-            bus_name,
-            MENU_PATH,
-            "com.canonical.dbusmenu",
-            "Event",
-            "isvu",
-        ])
-        .arg(entry.id.to_string())
-        .args(["clicked", "s", "", "0"])
-        .status()
-        .expect("busctl call Event");
-    assert!(status.success(), "pressing {:?}", entry.label);
-}
-
 fn entry(entries: &[MenuEntry], label: &str) -> MenuEntry {
     entries
         .iter()
@@ -88,23 +61,31 @@ fn entry(entries: &[MenuEntry], label: &str) -> MenuEntry {
         .unwrap_or_else(|| panic!("no {label:?} in {entries:?}"))
 }
 
-/// The program of a desktop entry's `Exec` line (quoted or not).
-fn exec_program(entry: &str) -> Option<String> {
+/// The program of a desktop entry's `Exec` line (quoted or not) and its
+/// arguments (field codes such as `%u` left out).
+fn exec_command(entry: &str) -> Option<(String, Vec<String>)> {
     let exec = entry.lines().find_map(|l| l.strip_prefix("Exec="))?;
-    if let Some(quoted) = exec.strip_prefix('"') {
+    let (program, rest) = if let Some(quoted) = exec.strip_prefix('"') {
         let mut out = String::new();
-        let mut chars = quoted.chars();
-        while let Some(c) = chars.next() {
-            match c {
-                '\\' => out.push(chars.next()?),
-                '"' => return Some(out),
-                c => out.push(c),
+        let mut chars = quoted.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (_, '\\') => out.push(chars.next()?.1),
+                (i, '"') => break i + 1,
+                (_, c) => out.push(c),
             }
-        }
-        None
+        };
+        (out, &quoted[end..])
     } else {
-        exec.split_whitespace().next().map(str::to_string)
-    }
+        let program = exec.split_whitespace().next()?;
+        (program.to_string(), &exec[program.len()..])
+    };
+    let args = rest
+        .split_whitespace()
+        .filter(|a| !a.starts_with('%'))
+        .map(str::to_string)
+        .collect();
+    Some((program, args))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,7 +160,8 @@ async fn closed_to_the_tray_the_webview_goes_and_open_spool_brings_the_items_bac
     session.click("#settings-toggle").await;
     let autostart = config.join("autostart").join("spool.desktop");
     let entry_text = std::fs::read_to_string(&autostart).expect("the autostart entry");
-    let program = exec_program(&entry_text).expect("an Exec line");
+    let (program, args) = exec_command(&entry_text).expect("an Exec line");
+    assert_eq!(args, ["--tray"], "at login, the app starts in the tray");
     assert_eq!(
         std::fs::canonicalize(&program).ok(),
         std::fs::canonicalize(SPOOL).ok(),
@@ -188,6 +170,7 @@ async fn closed_to_the_tray_the_webview_goes_and_open_spool_brings_the_items_bac
     // Started as the session would at login, it reaches this app (one per
     // data directory) and exits 0.
     let login = Command::new(&program)
+        .args(&args)
         .env("SPOOL_DATA_DIR", &data)
         .output()
         .expect("run the autostart Exec");
@@ -323,14 +306,15 @@ async fn closed_to_the_tray_the_webview_goes_and_open_spool_brings_the_items_bac
 }
 
 #[test]
-fn exec_programs_are_read_quoted_or_bare() {
+fn exec_lines_are_read_quoted_or_bare() {
+    let words = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
-        exec_program("[Desktop Entry]\nExec=\"/opt/my \\$pool/spool\"\n").as_deref(),
-        Some("/opt/my $pool/spool")
+        exec_command("[Desktop Entry]\nExec=\"/opt/my \\$pool/spool\" --tray\n"),
+        Some(("/opt/my $pool/spool".to_string(), words(&["--tray"])))
     );
     assert_eq!(
-        exec_program("Exec=/usr/bin/spool %u\n").as_deref(),
-        Some("/usr/bin/spool")
+        exec_command("Exec=/usr/bin/spool %u\n"),
+        Some(("/usr/bin/spool".to_string(), Vec::new()))
     );
-    assert_eq!(exec_program("Name=x\n"), None);
+    assert_eq!(exec_command("Name=x\n"), None);
 }

@@ -595,9 +595,28 @@ fn menu_of(bus_name: &str) -> Option<Vec<MenuEntry>> {
     Some(entries)
 }
 
+/// Presses a tray menu entry over D-Bus (com.canonical.dbusmenu `Event`).
+fn press(bus_name: &str, entry: &MenuEntry) {
+    let status = Command::new("busctl")
+        .args([
+            "--user",
+            "call",
+            bus_name,
+            MENU_PATH,
+            "com.canonical.dbusmenu",
+            "Event",
+            "isvu",
+        ])
+        .arg(entry.id.to_string())
+        .args(["clicked", "s", "", "0"])
+        .status()
+        .expect("busctl call Event");
+    assert!(status.success(), "pressing {:?}", entry.label);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb and a D-Bus session: run by scripts/test"]
-async fn tray_menu_shows_live_state_and_quit_shuts_down() {
+async fn in_the_tray_alone_the_menu_shows_live_state_and_quit_shuts_down() {
     if !support::require(session_bus(), "no D-Bus session (run under dbus-run-session)") {
         return;
     }
@@ -615,10 +634,12 @@ async fn tray_menu_shows_live_state_and_quit_shuts_down() {
         },
     )
     .await;
+    // As at login: the tray without the window.
     let mut app = Guard(
         Command::new(SPOOL)
             .arg("--data-dir")
             .arg(&data)
+            .arg("--tray")
             .env("XDG_CONFIG_HOME", sandbox.path().join("config"))
             .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
             .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
@@ -667,24 +688,23 @@ async fn tray_menu_shows_live_state_and_quit_shuts_down() {
     })
     .await;
 
+    // All this while, no window: no web process was ever started. Open
+    // Spool starts one.
+    assert_eq!(
+        procs::web_processes(pid),
+        Vec::<u32>::new(),
+        "a web process in the tray alone"
+    );
+    let entries = menu_of(&bus_name).expect("menu");
+    press(&bus_name, &label(&entries, "Open Spool").expect("Open Spool"));
+    until("Open Spool to open the window", || async {
+        (procs::web_processes(pid).len() == 1).then_some(())
+    })
+    .await;
+
     // Quit from the menu: the engine stops cleanly (engine.json removed), exit 0.
     let entries = menu_of(&bus_name).expect("menu");
-    let quit = label(&entries, "Quit Spool").expect("quit entry");
-    let clicked = Command::new("busctl")
-        .args([
-            "--user",
-            "call",
-            &bus_name,
-            MENU_PATH,
-            "com.canonical.dbusmenu",
-            "Event",
-            "isvu",
-        ])
-        .arg(quit.id.to_string())
-        .args(["clicked", "s", "", "0"])
-        .status()
-        .expect("busctl call Event");
-    assert!(clicked.success());
+    press(&bus_name, &label(&entries, "Quit Spool").expect("quit entry"));
     let deadline = Instant::now() + PATIENCE;
     let status = loop {
         if let Some(status) = app.0.try_wait().expect("wait for the app") {

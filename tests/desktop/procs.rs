@@ -69,3 +69,11 @@ pub fn cmdline(pid: u32) -> Option<Vec<String>> {
         .collect();
     (!args.is_empty()).then_some(args)
 }
+
+/// The app's WebKit web-content processes (`comm` is cut to 15 bytes).
+pub fn web_processes(app: u32) -> Vec<u32> {
+    tree(app)
+        .into_iter()
+        .filter(|pid| comm(*pid).starts_with("WebKitWebProces"))
+        .collect()
+}
