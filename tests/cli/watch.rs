@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::origin::{Faults, Origin};
-use crate::support::require;
+use crate::support::{cmdline, require};
 use crate::util::{id_of, run, wait_for, Reaper, Sandbox, Serve};
 
 const MPV: &str = "mpv --no-config --vo=null --ao=null";
@@ -95,17 +95,6 @@ impl Watching {
         );
         socket
     }
-}
-
-/// A process's arguments, while it runs.
-fn cmdline(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    (!args.is_empty()).then_some(args)
 }
 
 /// Waits until process `pid` is gone (the engine reaps its players).

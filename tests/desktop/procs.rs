@@ -1,5 +1,4 @@
-//! The processes of a test's desktop, read from /proc: who started whom,
-//! and what they were started with.
+//! The processes of a test's desktop, read from /proc: who started whom.
 
 use std::collections::HashMap;
 
@@ -57,17 +56,6 @@ pub fn app_pid(driver: u32) -> Option<u32> {
     tree(driver)
         .into_iter()
         .find(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe))
-}
-
-/// A process's arguments, while it runs.
-pub fn cmdline(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    (!args.is_empty()).then_some(args)
 }
 
 /// The app's WebKit web-content processes (`comm` is cut to 15 bytes).

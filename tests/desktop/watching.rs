@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use super::procs::{app_pid, cmdline};
+use super::procs::app_pid;
+use super::support::cmdline;
 use super::support::origin::{Faults, Origin};
 use super::webdriver::Session;
 use super::{
