@@ -150,6 +150,17 @@ impl Ipc {
         }
     }
 
+    /// Seeks to `target` and waits until mpv is there: mpv answers a seek
+    /// before it is done, and `time-pos` meanwhile is the old position.
+    fn seek_to(&mut self, target: f64) {
+        self.ask(json!(["seek", target, "absolute+exact"]));
+        wait_for("mpv to land where it was sent", || {
+            let at = self.ask(json!(["get_property", "time-pos"])).as_f64()?;
+            ((at - target).abs() < 0.25).then_some(())
+        })
+        .unwrap_or_else(|| panic!("mpv did not land at {target} s"));
+    }
+
     /// Follows `time-pos` until `until` accepts a value; returns it.
     fn time_pos_until(&mut self, until: impl Fn(f64) -> bool) -> f64 {
         self.send(json!(["observe_property", 7, "time-pos"]));
@@ -385,10 +396,8 @@ async fn kill_9_while_saving_leaves_the_old_or_the_new_position() {
     let pid = w.play(&id, &["--player", MPV]);
     let mut ipc = Ipc::connect(&w.socket_of(pid));
     ipc.time_pos_until(|_| true);
-    // An old position first: paused at about 3 s (once the seek is done:
-    // its answer comes before it is) and saved.
-    ipc.ask(json!(["seek", 3.0, "absolute+exact"]));
-    ipc.time_pos_until(|t| (t - 3.0).abs() < 0.5);
+    // An old position first: paused at about 3 s and saved.
+    ipc.seek_to(3.0);
     ipc.ask(json!(["set_property", "pause", true]));
     let old = ipc
         .ask(json!(["get_property", "time-pos"]))
@@ -400,7 +409,7 @@ async fn kill_9_while_saving_leaves_the_old_or_the_new_position() {
     ipc.ask(json!(["set_property", "pause", false]));
     let mut paused_at = vec![old];
     for n in 0..30 {
-        ipc.ask(json!(["seek", 6.0 + f64::from(n % 20), "absolute+exact"]));
+        ipc.seek_to(6.0 + f64::from(n % 20));
         ipc.ask(json!(["set_property", "pause", true]));
         paused_at.push(
             ipc.ask(json!(["get_property", "time-pos"]))
