@@ -204,13 +204,13 @@ impl Engine {
             .collect()
             .await;
         batch.finish().await;
-        let mut media: Vec<Option<ItemView>> = vec![None; listing.entries.len()];
-        let mut subtitles: HashMap<usize, Vec<String>> = HashMap::new();
+        let mut media: Vec<Option<String>> = vec![None; listing.entries.len()];
+        let mut subtitles: Vec<(usize, String)> = Vec::new();
         let mut failed = Vec::new();
         for (i, sub, url, added) in results {
             match (added, sub) {
-                (Ok(view), None) => media[i] = Some(view),
-                (Ok(view), Some(_)) => subtitles.entry(i).or_default().push(view.id),
+                (Ok(view), None) => media[i] = Some(view.id),
+                (Ok(view), Some(_)) => subtitles.push((i, view.id)),
                 (Err(Error::ShuttingDown), _) => return Err(Error::ShuttingDown),
                 (Err(e), _) => failed.push(Failed {
                     url,
@@ -218,6 +218,11 @@ impl Engine {
                 }),
             }
         }
+        // A subtitle whose video failed to add belongs to nothing.
+        let subtitles = subtitles
+            .into_iter()
+            .filter_map(|(i, sub)| Some((media[i].clone()?, sub)))
+            .collect();
         let mut collection = catalog
             .collections
             .by_source(source_url)
@@ -229,24 +234,7 @@ impl Engine {
                 subtitles: HashMap::new(),
                 created: unix_millis(),
             });
-        // The listing's order first; earlier members it no longer names after.
-        let mut items: Vec<String> = media.iter().flatten().map(|v| v.id.clone()).collect();
-        for old in &collection.items {
-            if !items.contains(old) {
-                items.push(old.clone());
-            }
-        }
-        for (i, subs) in subtitles {
-            if let Some(video) = &media[i] {
-                let known = collection.subtitles.entry(video.id.clone()).or_default();
-                for s in subs {
-                    if !known.contains(&s) {
-                        known.push(s);
-                    }
-                }
-            }
-        }
-        collection.items = items;
+        collection.merge(media.into_iter().flatten().collect(), subtitles);
         catalog.collections.put(collection.clone())?;
         // Their views now carry the collection: tell the window (whose first
         // views of the members, from their adds and first state changes,

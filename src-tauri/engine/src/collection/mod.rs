@@ -38,6 +38,25 @@ impl Collection {
     pub fn members(&self) -> impl Iterator<Item = &String> {
         self.items.iter().chain(self.subtitles.values().flatten())
     }
+
+    /// The listing read again (or for the first time): `listed` media ids in
+    /// its order come first, earlier members it no longer names after them;
+    /// `subtitles` are (video, subtitle) ids, added to what is known.
+    pub fn merge(&mut self, listed: Vec<String>, subtitles: Vec<(String, String)>) {
+        let mut items = listed;
+        for old in &self.items {
+            if !items.contains(old) {
+                items.push(old.clone());
+            }
+        }
+        self.items = items;
+        for (video, subtitle) in subtitles {
+            let known = self.subtitles.entry(video).or_default();
+            if !known.contains(&subtitle) {
+                known.push(subtitle);
+            }
+        }
+    }
 }
 
 /// A collection as `spool ls`, the API and the window show it.
@@ -228,6 +247,48 @@ mod tests {
             items: items.iter().map(|s| s.to_string()).collect(),
             subtitles,
             created: 1,
+        }
+    }
+
+    #[test]
+    fn a_listing_read_again_keeps_its_order_then_the_members_it_dropped() {
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        // (members before, subtitles before, listed, subtitles listed,
+        //  members after, subtitles after)
+        type Ids<'a> = &'a [&'a str];
+        type Subs<'a> = &'a [(&'a str, &'a str)];
+        type Row<'a> = (Ids<'a>, Subs<'a>, Ids<'a>, Subs<'a>, Ids<'a>, Subs<'a>);
+        let table: &[Row] = &[
+            (&[], &[], &["a", "b"], &[("a", "s")], &["a", "b"], &[("a", "s")]),
+            (&["a", "b"], &[], &["a", "b", "c"], &[], &["a", "b", "c"], &[]),
+            // A new episode listed first; one no longer listed stays, last.
+            (&["a", "b"], &[], &["n", "b"], &[], &["n", "b", "a"], &[]),
+            (
+                &["a"],
+                &[("a", "s")],
+                &["a"],
+                &[("a", "s"), ("a", "t")],
+                &["a"],
+                &[("a", "s"), ("a", "t")],
+            ),
+            (&["a"], &[("a", "s")], &[], &[], &["a"], &[("a", "s")]),
+        ];
+        for (before, subs, listed, listed_subs, after, subs_after) in table {
+            let mut c = collection("c00000001", before, subs);
+            c.merge(ids(listed), pairs(listed_subs));
+            assert_eq!(c.items, ids(after), "{before:?} + {listed:?}");
+            let mut got: Vec<_> = c
+                .subtitles
+                .iter()
+                .flat_map(|(v, s)| s.iter().map(move |s| (v.clone(), s.clone())))
+                .collect();
+            got.sort();
+            assert_eq!(got, pairs(subs_after), "{subs:?} + {listed_subs:?}");
         }
     }
 

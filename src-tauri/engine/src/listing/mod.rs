@@ -203,7 +203,6 @@ pub fn collect(format: Format, page: &Url, links: Vec<Link>) -> Result<Listing, 
     let folder = folder_of(page);
     let mut seen = HashSet::new();
     let mut skipped = Vec::new();
-    let mut folders = 0;
     let mut subfolders: Vec<String> = Vec::new();
     let mut files: Vec<(Url, Option<String>)> = Vec::new();
     for link in links {
@@ -211,57 +210,94 @@ pub fn collect(format: Format, page: &Url, links: Vec<Link>) -> Result<Listing, 
         if href.is_empty() || href.starts_with('#') {
             continue;
         }
-        let Ok(mut url) = page.join(href) else {
-            skipped.push(Skipped {
+        match judge(format, page, &folder, href) {
+            LinkKind::Navigation => {}
+            LinkKind::Skipped(reason) => skipped.push(Skipped {
                 link: href.to_string(),
-                reason: SkipReason::NotHttp,
-            });
-            continue;
-        };
-        url.set_fragment(None);
-        if !matches!(url.scheme(), "http" | "https") {
-            skipped.push(Skipped {
-                link: href.to_string(),
-                reason: SkipReason::NotHttp,
-            });
-            continue;
-        }
-        if !format.is_playlist() {
-            if url.origin() != page.origin() {
-                skipped.push(Skipped {
-                    link: href.to_string(),
-                    reason: SkipReason::OtherHost,
-                });
-                continue;
-            }
-            let path = url.path();
-            // The folder itself (sort links like `?C=N;O=D`, a self link)
-            // and its parents are navigation, not content.
-            if folder.path().starts_with(path) {
-                continue;
-            }
-            if !path.starts_with(folder.path()) {
-                skipped.push(Skipped {
-                    link: href.to_string(),
-                    reason: SkipReason::OutsideFolder,
-                });
-                continue;
-            }
-            if path.ends_with('/') {
+                reason,
+            }),
+            LinkKind::Folder(url) => {
                 if seen.insert(url.to_string()) {
-                    folders += 1;
                     subfolders.push(url.to_string());
                 }
-                continue;
+            }
+            LinkKind::File(url) => {
+                if seen.insert(url.to_string()) {
+                    files.push((url, link.title));
+                }
             }
         }
-        if seen.insert(url.to_string()) {
-            files.push((url, link.title));
-        }
     }
+    let media = media_of(format, files);
+    // Sub-folders alone are for the caller to follow, or to refuse with
+    // [`ListingError::OnlyFolders`].
+    if media.is_empty() && subfolders.is_empty() {
+        return Err(ListingError::NoMedia);
+    }
+    subfolders.sort_by(|a, b| natural::compare(a, b));
+    let dropped = media.len().saturating_sub(MAX_MEDIA);
+    let mut entries = media;
+    entries.truncate(MAX_MEDIA);
+    Ok(Listing {
+        format,
+        url: page.to_string(),
+        name: listing_name(format, page),
+        entries,
+        skipped,
+        dropped,
+        folders: subfolders.len(),
+        subfolders,
+        followed: 0,
+    })
+}
 
-    // Subtitles go with the video of the same stem; the rest are media if
-    // the listing is a playlist or their extension says so.
+/// What one link of a listing is.
+#[derive(Debug, PartialEq)]
+enum LinkKind {
+    /// The folder itself (a sort link like `?C=N;O=D`, a self link) or a
+    /// parent: navigation, not content.
+    Navigation,
+    Skipped(SkipReason),
+    /// A sub-folder of a directory listing.
+    Folder(Url),
+    /// A file: media, a subtitle, or neither (its name decides later).
+    File(Url),
+}
+
+/// Judges `href`, a link on `page` (whose folder is `folder`). A playlist
+/// may point anywhere on the web; a directory listing only below itself.
+fn judge(format: Format, page: &Url, folder: &Url, href: &str) -> LinkKind {
+    let Ok(mut url) = page.join(href) else {
+        return LinkKind::Skipped(SkipReason::NotHttp);
+    };
+    url.set_fragment(None);
+    if !matches!(url.scheme(), "http" | "https") {
+        return LinkKind::Skipped(SkipReason::NotHttp);
+    }
+    if format.is_playlist() {
+        return LinkKind::File(url);
+    }
+    if url.origin() != page.origin() {
+        return LinkKind::Skipped(SkipReason::OtherHost);
+    }
+    let path = url.path();
+    if folder.path().starts_with(path) {
+        return LinkKind::Navigation;
+    }
+    if !path.starts_with(folder.path()) {
+        return LinkKind::Skipped(SkipReason::OutsideFolder);
+    }
+    if path.ends_with('/') {
+        LinkKind::Folder(url)
+    } else {
+        LinkKind::File(url)
+    }
+}
+
+/// The media among `files`, each with its subtitles: a subtitle goes with
+/// the video of the same stem; the rest are media if the listing is a
+/// playlist (in its order) or their extension says so (in natural order).
+fn media_of(format: Format, files: Vec<(Url, Option<String>)>) -> Vec<Entry> {
     let mut subtitles = Vec::new();
     let mut media = Vec::new();
     for (url, title) in files {
@@ -294,25 +330,7 @@ pub fn collect(format: Format, page: &Url, links: Vec<Link>) -> Result<Listing, 
             media[i].subtitles.push(url.to_string());
         }
     }
-    // Sub-folders alone are for the caller to follow, or to refuse with
-    // [`ListingError::OnlyFolders`].
-    if media.is_empty() && subfolders.is_empty() {
-        return Err(ListingError::NoMedia);
-    }
-    subfolders.sort_by(|a, b| natural::compare(a, b));
-    let dropped = media.len().saturating_sub(MAX_MEDIA);
-    media.truncate(MAX_MEDIA);
-    Ok(Listing {
-        format,
-        url: page.to_string(),
-        name: listing_name(format, page),
-        entries: media,
-        skipped,
-        dropped,
-        folders,
-        subfolders,
-        followed: 0,
-    })
+    media
 }
 
 /// The folder a page lists: the page URL up to its last `/`, no query.

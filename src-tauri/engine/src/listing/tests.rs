@@ -78,6 +78,79 @@ fn links_outside_the_folder_or_to_other_hosts_are_reported_not_taken() {
 }
 
 #[test]
+fn what_each_link_of_a_listing_is() {
+    let page = url(PAGE);
+    let folder = folder_of(&page);
+    let in_folder = |rest: &str| LinkKind::File(url(&format!("{PAGE}{rest}")));
+    // (format, href, kind)
+    let table = [
+        (Format::Html, "E1.mkv", in_folder("E1.mkv")),
+        (Format::Html, "E1.mkv#t=10", in_folder("E1.mkv")),
+        (Format::Html, "E1.mkv?dl=1", in_folder("E1.mkv?dl=1")),
+        (
+            Format::Html,
+            "Extras/",
+            LinkKind::Folder(url(&format!("{PAGE}Extras/"))),
+        ),
+        (Format::Html, "?C=N;O=D", LinkKind::Navigation),
+        (Format::Html, ".", LinkKind::Navigation),
+        (Format::Html, "../", LinkKind::Navigation),
+        (Format::Html, "/", LinkKind::Navigation),
+        (
+            Format::Html,
+            "/Show/Other/E1.mkv",
+            LinkKind::Skipped(SkipReason::OutsideFolder),
+        ),
+        (
+            Format::Html,
+            "https://media.example/Show/Season%201/E1.mkv",
+            LinkKind::Skipped(SkipReason::OtherHost),
+        ),
+        (
+            Format::Html,
+            "http://other.example/E1.mkv",
+            LinkKind::Skipped(SkipReason::OtherHost),
+        ),
+        (
+            Format::Html,
+            "mailto:someone@media.example",
+            LinkKind::Skipped(SkipReason::NotHttp),
+        ),
+        (
+            Format::Html,
+            "file:///etc/passwd",
+            LinkKind::Skipped(SkipReason::NotHttp),
+        ),
+        (Format::WebDav, "/Show/Season%201/E1.mkv", in_folder("E1.mkv")),
+        (
+            Format::NginxJson,
+            "javascript:alert(1)",
+            LinkKind::Skipped(SkipReason::NotHttp),
+        ),
+        // A playlist may point anywhere on the web, but only to http(s).
+        (
+            Format::M3u,
+            "http://other.example/a.mp4",
+            LinkKind::File(url("http://other.example/a.mp4")),
+        ),
+        (
+            Format::M3u,
+            "../up.mp4",
+            LinkKind::File(url("http://media.example/Show/up.mp4")),
+        ),
+        (
+            Format::Pls,
+            "file:///home/me/a.mp4",
+            LinkKind::Skipped(SkipReason::NotHttp),
+        ),
+        (Format::Pls, "http://[::1", LinkKind::Skipped(SkipReason::NotHttp)),
+    ];
+    for (format, href, kind) in table {
+        assert_eq!(judge(format, &page, &folder, href), kind, "{format:?} {href:?}");
+    }
+}
+
+#[test]
 fn a_listing_that_links_to_itself_and_its_parents_gives_only_its_files() {
     let html = r#"<a href="">self</a><a href=".">dot</a><a href="?C=M;O=A">sort</a>
         <a href="/Show/Season%201/">abs self</a><a href="/">root</a><a href="../">up</a>
