@@ -14,7 +14,7 @@ mod follow;
 pub mod mpris;
 pub mod mpv;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
@@ -80,8 +80,6 @@ impl Players {
 }
 
 /// Starts a player on `entries` (see [`crate::Engine::play_entries`]); a
-/// player that fails at once is told on `events`.
-/// Starts a player on `entries` (see [`crate::Engine::play_entries`]); a
 /// player that fails at once is told on `events`, one that can be followed
 /// is (see `watch`).
 pub(crate) fn start(
@@ -104,25 +102,7 @@ pub(crate) fn start(
         start: start_at,
         ipc_socket: None,
     };
-    let mut launch = resolve(&configured, &plain, exists)?;
-    // An mpv gets a socket to be followed on.
-    let mut socket = None;
-    if matches!(launch, Launch::Command { kind: Kind::Mpv, .. }) {
-        match mpv::socket_dir() {
-            Ok(dir) => {
-                let path = mpv::socket_path(&dir);
-                let request = Request {
-                    ipc_socket: Some(&path),
-                    ..plain
-                };
-                launch = resolve(&configured, &request, exists)?;
-                socket = Some(path);
-            }
-            Err(e) => {
-                tracing::warn!("no private directory for mpv's socket ({e}); its position is not followed")
-            }
-        }
-    }
+    let (launch, socket) = launch_followed(&configured, plain, exists)?;
     let (program, args, kind) = match launch {
         Launch::Command { program, args, kind } => (program, args, kind),
         Launch::Playlist => {
@@ -132,7 +112,7 @@ pub(crate) fn start(
         }
     };
     let command = describe(&program, &args);
-    let mut child = Command::new(&program)
+    let child = Command::new(&program)
         .args(&args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -154,22 +134,51 @@ pub(crate) fn start(
         }
         None => {}
     }
-    // Reap the child; report a player that dies at once (bad option, no
-    // display…). Only the event sender is held: a player that outlives the
-    // engine must not keep its data directory locked.
-    let reported = command.clone();
+    reap(child, command.clone(), events);
+    Ok(Playing { pid, command })
+}
+
+/// What to run for `request`; an mpv also gets a socket to be followed on
+/// (returned with it) when a private directory for it can be had.
+fn launch_followed(
+    configured: &str,
+    request: Request,
+    exists: impl Fn(&str) -> bool,
+) -> Result<(Launch, Option<PathBuf>)> {
+    let launch = resolve(configured, &request, &exists)?;
+    if !matches!(launch, Launch::Command { kind: Kind::Mpv, .. }) {
+        return Ok((launch, None));
+    }
+    match mpv::socket_dir() {
+        Ok(dir) => {
+            let path = mpv::socket_path(&dir);
+            let followed = Request {
+                ipc_socket: Some(&path),
+                ..request
+            };
+            let launch = resolve(configured, &followed, &exists)?;
+            Ok((launch, Some(path)))
+        }
+        Err(e) => {
+            tracing::warn!("no private directory for mpv's socket ({e}); its position is not followed");
+            Ok((launch, None))
+        }
+    }
+}
+
+/// Reaps the player; reports one that dies at once (bad option, no
+/// display…). Only the event sender is held: a player that outlives the
+/// engine must not keep its data directory locked.
+fn reap(mut child: std::process::Child, command: String, events: broadcast::Sender<Event>) {
     let reaper = std::thread::Builder::new()
         .name("spool-player-reaper".to_string())
         .spawn(move || {
             let started = Instant::now();
             if let Ok(status) = child.wait() {
                 if !status.success() && started.elapsed() < EARLY_EXIT {
-                    let message = format!("`{reported}` exited at once ({status})");
+                    let message = format!("`{command}` exited at once ({status})");
                     tracing::warn!("{message}");
-                    let _ = events.send(Event::PlayerFailed {
-                        command: reported,
-                        message,
-                    });
+                    let _ = events.send(Event::PlayerFailed { command, message });
                 }
             }
         });
@@ -178,7 +187,6 @@ pub(crate) fn start(
         // until the engine exits).
         tracing::warn!("cannot watch the player: {e}");
     }
-    Ok(Playing { pid, command })
 }
 
 /// Writes the entries as an `.m3u` playlist in the data directory, named
