@@ -221,52 +221,9 @@ impl Forwarder {
                 downloaded,
                 size,
                 rate,
-            } => {
-                let current = lookup.item(&id);
-                // The engine may not announce every state change (queued →
-                // downloading); a progress event shows the current one.
-                if let Some(item) = &current {
-                    let known = self.states.get(&id).map(|(s, _)| *s);
-                    if known.is_some_and(|s| s != item.view.state) {
-                        self.transition(
-                            &id,
-                            item.view.state,
-                            &item.view.name,
-                            item.view.error.as_deref(),
-                            &mut out,
-                        );
-                        out.push(Out::Ui(UiEvent::Item {
-                            item: item.clone(),
-                            note: None,
-                        }));
-                    }
-                }
-                let ranges = current.map(|i| i.ranges).unwrap_or_default();
-                let event = UiEvent::Progress {
-                    id: id.clone(),
-                    downloaded,
-                    size,
-                    rate,
-                    ranges,
-                };
-                if let Some(event) = self.progress.offer(id, event, now) {
-                    out.push(Out::Ui(event));
-                }
-            }
+            } => self.on_progress(id, (downloaded, size, rate), now, lookup, &mut out),
             Event::StateChanged { id, state, error } => {
-                if let Some(pending) = self.progress.flush(&id) {
-                    out.push(Out::Ui(pending));
-                }
-                let item = lookup.item(&id);
-                let name = item
-                    .as_ref()
-                    .map(|i| i.view.name.clone())
-                    .or_else(|| self.states.get(&id).map(|(_, n)| n.clone()))
-                    .unwrap_or_else(|| id.clone());
-                self.transition(&id, state, &name, error.as_deref(), &mut out);
-                if let Some(item) = item {
-                    out.push(Out::Ui(UiEvent::Item { item, note: None }));
-                }
+                self.on_state_changed(id, state, error, lookup, &mut out)
             }
             Event::Restarted { id, reason } => {
                 self.progress.flush(&id);
@@ -294,6 +251,70 @@ impl Forwarder {
             out.push(Out::RefreshMenu);
         }
         out
+    }
+
+    /// A download's progress, throttled; it also shows a state change the
+    /// engine did not announce (queued → downloading).
+    fn on_progress(
+        &mut self,
+        id: String,
+        (downloaded, size, rate): (u64, Option<u64>, u64),
+        now: Instant,
+        lookup: &dyn Lookup,
+        out: &mut Vec<Out>,
+    ) {
+        let current = lookup.item(&id);
+        if let Some(item) = &current {
+            let known = self.states.get(&id).map(|(s, _)| *s);
+            if known.is_some_and(|s| s != item.view.state) {
+                self.transition(
+                    &id,
+                    item.view.state,
+                    &item.view.name,
+                    item.view.error.as_deref(),
+                    out,
+                );
+                out.push(Out::Ui(UiEvent::Item {
+                    item: item.clone(),
+                    note: None,
+                }));
+            }
+        }
+        let ranges = current.map(|i| i.ranges).unwrap_or_default();
+        let event = UiEvent::Progress {
+            id: id.clone(),
+            downloaded,
+            size,
+            rate,
+            ranges,
+        };
+        if let Some(event) = self.progress.offer(id, event, now) {
+            out.push(Out::Ui(event));
+        }
+    }
+
+    /// A new state: the progress held back goes first, then the row.
+    fn on_state_changed(
+        &mut self,
+        id: String,
+        state: ItemState,
+        error: Option<String>,
+        lookup: &dyn Lookup,
+        out: &mut Vec<Out>,
+    ) {
+        if let Some(pending) = self.progress.flush(&id) {
+            out.push(Out::Ui(pending));
+        }
+        let item = lookup.item(&id);
+        let name = item
+            .as_ref()
+            .map(|i| i.view.name.clone())
+            .or_else(|| self.states.get(&id).map(|(_, n)| n.clone()))
+            .unwrap_or_else(|| id.clone());
+        self.transition(&id, state, &name, error.as_deref(), out);
+        if let Some(item) = item {
+            out.push(Out::Ui(UiEvent::Item { item, note: None }));
+        }
     }
 
     /// Records `id`'s state; entering complete or failed asks for a notification.
