@@ -127,95 +127,97 @@ impl Settings {
 /// Validates a form into settings, or lists every invalid field.
 pub fn validate(form: &SettingsForm) -> Result<Settings, Vec<FieldError>> {
     let mut errors = Vec::new();
-    let mut error = |field: &'static str, message: String| errors.push(FieldError { field, message });
-
-    let cache_cap = match parse_size(form.cache_cap.trim()) {
-        Ok(cap) if cap < MIN_CACHE_CAP => {
-            error("cache_cap", format!("at least {}", format_size(MIN_CACHE_CAP)));
-            0
-        }
-        Ok(cap) => cap,
-        Err(e) => {
-            error("cache_cap", e);
-            0
-        }
-    };
-    let connections_per_item = match form.connections_per_item.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_CONNECTIONS).contains(&n) => n,
-        _ => {
-            error(
-                "connections_per_item",
-                format!("a whole number from 1 to {MAX_CONNECTIONS}"),
-            );
-            0
-        }
-    };
-    let max_active = match form.max_active.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_ACTIVE).contains(&n) => n,
-        _ => {
-            error("max_active", format!("a whole number from 1 to {MAX_ACTIVE}"));
-            0
-        }
-    };
-    let rate_text = form.rate_limit.trim();
-    let rate_text = rate_text
-        .strip_suffix("/s")
-        .map(str::trim_end)
-        .unwrap_or(rate_text);
-    let rate_limit = if rate_text.is_empty() || rate_text.eq_ignore_ascii_case("unlimited") {
-        None
-    } else {
-        match parse_size(rate_text) {
-            Ok(0) => None,
-            Ok(rate) if rate < MIN_RATE_LIMIT => {
-                error(
-                    "rate_limit",
-                    format!(
-                        "at least {}/s, or empty for unlimited",
-                        format_size(MIN_RATE_LIMIT)
-                    ),
-                );
-                None
-            }
-            Ok(rate) => Some(rate),
-            Err(e) => {
-                error("rate_limit", e);
-                None
-            }
-        }
-    };
-    let days_text = form.remove_watched_after_days.trim();
-    let remove_watched_after_days = if days_text.is_empty() {
-        None
-    } else {
-        match days_text.parse::<u32>() {
-            Ok(days) if days <= MAX_WATCHED_DAYS => Some(days),
-            _ => {
-                error(
-                    "remove_watched_after_days",
-                    format!("a whole number of days from 0 to {MAX_WATCHED_DAYS}, or empty for never"),
-                );
-                None
-            }
-        }
-    };
+    let cache_cap = checked(&mut errors, "cache_cap", cache_cap(&form.cache_cap));
+    let connections_per_item = checked(
+        &mut errors,
+        "connections_per_item",
+        whole_number(&form.connections_per_item, MAX_CONNECTIONS),
+    );
+    let max_active = checked(
+        &mut errors,
+        "max_active",
+        whole_number(&form.max_active, MAX_ACTIVE),
+    );
+    let rate_limit = checked(&mut errors, "rate_limit", rate_limit(&form.rate_limit));
+    let remove_watched_after_days = checked(
+        &mut errors,
+        "remove_watched_after_days",
+        watched_days(&form.remove_watched_after_days),
+    );
     let player_command = form.player_command.trim().to_string();
     if let Err(e) = spool_engine::player::split_command(&player_command) {
-        error("player_command", e.to_string());
+        errors.push(FieldError {
+            field: "player_command",
+            message: e.to_string(),
+        });
     }
-    if errors.is_empty() {
-        Ok(Settings {
-            cache_cap,
-            player_command,
-            connections_per_item,
-            rate_limit,
-            max_active,
-            notifications: form.notifications,
-            start_at_login: form.start_at_login,
-            remove_watched_after_days,
-        })
-    } else {
-        Err(errors)
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Settings {
+        cache_cap,
+        player_command,
+        connections_per_item,
+        rate_limit,
+        max_active,
+        notifications: form.notifications,
+        start_at_login: form.start_at_login,
+        remove_watched_after_days,
+    })
+}
+
+/// The value of a field, or its error noted (and a placeholder: settings
+/// with an error are never used).
+fn checked<T: Default>(errors: &mut Vec<FieldError>, field: &'static str, parsed: Result<T, String>) -> T {
+    parsed.unwrap_or_else(|message| {
+        errors.push(FieldError { field, message });
+        T::default()
+    })
+}
+
+fn cache_cap(text: &str) -> Result<u64, String> {
+    match parse_size(text.trim())? {
+        cap if cap < MIN_CACHE_CAP => Err(format!("at least {}", format_size(MIN_CACHE_CAP))),
+        cap => Ok(cap),
+    }
+}
+
+fn whole_number(text: &str, max: usize) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("a whole number from 1 to {max}")),
+    }
+}
+
+/// Bytes per second, `None` for unlimited (empty, "unlimited" or 0); a
+/// trailing `/s` is allowed.
+fn rate_limit(text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    let text = text.strip_suffix("/s").map(str::trim_end).unwrap_or(text);
+    if text.is_empty() || text.eq_ignore_ascii_case("unlimited") {
+        return Ok(None);
+    }
+    match parse_size(text)? {
+        0 => Ok(None),
+        rate if rate < MIN_RATE_LIMIT => Err(format!(
+            "at least {}/s, or empty for unlimited",
+            format_size(MIN_RATE_LIMIT)
+        )),
+        rate => Ok(Some(rate)),
+    }
+}
+
+/// Days after which a watched item is removed; `None` (empty) for never.
+fn watched_days(text: &str) -> Result<Option<u32>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<u32>() {
+        Ok(days) if days <= MAX_WATCHED_DAYS => Ok(Some(days)),
+        _ => Err(format!(
+            "a whole number of days from 0 to {MAX_WATCHED_DAYS}, or empty for never"
+        )),
     }
 }
 
