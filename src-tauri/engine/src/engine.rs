@@ -25,7 +25,7 @@ use crate::item::Item;
 use crate::pairing::{PairedView, Pairings, PairingsView, PollAnswer, RequestView};
 use crate::player::{self, Entry, PlayOptions, Players, Playing};
 use crate::probe::{self, Admit, Probe};
-use crate::store::{Durable, ItemSource};
+use crate::store::{Durable, ItemMeta, ItemSource};
 use crate::{queue, relink, token};
 
 /// How [`Engine::add_with`] adds.
@@ -240,25 +240,11 @@ impl Engine {
         let Ok(sent) = probe.await else {
             return Err(Error::ShuttingDown);
         };
-        let (response, answer) = match sent {
-            Ok(response) => {
-                let answer = origin::answer(&response);
-                (Some(response), answer)
-            }
-            Err(e) => (None, Err(e)),
-        };
-        let judged = Probe::judge(answer);
-        let meta = judged.meta(&url, unix_millis());
-        // The answer's body feeds the first fetch; a transient refusal that
-        // says when to come back (`Retry-After`) is waited for by it.
-        let (first, come_back) = match judged {
-            Probe::Answered(_) => (response, None),
-            Probe::Refused(fault) => return Err(fault.into()),
-            Probe::NotReady { fault, come_back } => {
-                tracing::info!("origin not ready yet ({fault}); the download will retry");
-                (None, come_back.then_some(fault))
-            }
-        };
+        let Probed {
+            meta,
+            first,
+            come_back,
+        } = probed(sent, &url)?;
         if downloader.cancel.is_cancelled() {
             return Err(Error::ShuttingDown);
         }
@@ -496,6 +482,46 @@ impl Engine {
 
 fn find_by_url(catalog: &Catalog, url: &str) -> Option<Arc<Item>> {
     catalog.items().values().find(|i| i.lock().url == url).cloned()
+}
+
+/// What a probe's answer means for a new item.
+struct Probed {
+    meta: ItemMeta,
+    /// The answer, whose body feeds the first fetch.
+    first: Option<reqwest::Response>,
+    /// A transient refusal that said when to come back (`Retry-After`):
+    /// the download waits for it.
+    come_back: Option<origin::FetchError>,
+}
+
+/// Judges the probe of `url`: an item to add (answered, or not ready yet
+/// and retried by its download), or the origin's refusal.
+fn probed(sent: std::result::Result<reqwest::Response, origin::FetchError>, url: &str) -> Result<Probed> {
+    let (response, answer) = match sent {
+        Ok(response) => {
+            let answer = origin::answer(&response);
+            (Some(response), answer)
+        }
+        Err(e) => (None, Err(e)),
+    };
+    let judged = Probe::judge(answer);
+    let meta = judged.meta(url, unix_millis());
+    match judged {
+        Probe::Answered(_) => Ok(Probed {
+            meta,
+            first: response,
+            come_back: None,
+        }),
+        Probe::Refused(fault) => Err(fault.into()),
+        Probe::NotReady { fault, come_back } => {
+            tracing::info!("origin not ready yet ({fault}); the download will retry");
+            Ok(Probed {
+                meta,
+                first: None,
+                come_back: come_back.then_some(fault),
+            })
+        }
+    }
 }
 
 /// Sends the probe of `add` (`Range: bytes=0-`) on the download thread:
