@@ -4,18 +4,18 @@
 //! on a private session bus is followed too, and a `kill -9` while positions
 //! are being saved leaves the old or the new one, never a torn file.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::support::mpv::MpvIpc;
 use crate::support::origin::{Faults, Origin};
 use crate::support::{cmdline, require};
-use crate::util::{id_of, run, wait_for, Reaper, Sandbox, Serve};
+use crate::util::{id_of, run, wait_for, Reaper, Sandbox, Serve, PATIENCE};
 
 const MPV: &str = "mpv --no-config --vo=null --ao=null";
 
@@ -103,78 +103,6 @@ fn wait_gone(pid: u32) {
         .unwrap_or_else(|| panic!("player {pid} did not exit"));
 }
 
-/// A client of mpv's JSON IPC, beside Spool's own.
-struct Ipc {
-    stream: UnixStream,
-    lines: BufReader<UnixStream>,
-    next_id: u64,
-}
-
-impl Ipc {
-    fn connect(socket: &Path) -> Ipc {
-        let stream = wait_for("mpv's socket", || UnixStream::connect(socket).ok()).expect("mpv listens");
-        stream
-            .set_read_timeout(Some(crate::util::PATIENCE))
-            .expect("read timeout");
-        let lines = BufReader::new(stream.try_clone().expect("clone the socket"));
-        Ipc {
-            stream,
-            lines,
-            next_id: 100,
-        }
-    }
-
-    fn send(&mut self, command: Value) -> u64 {
-        self.next_id += 1;
-        let line = json!({"command": command, "request_id": self.next_id});
-        writeln!(self.stream, "{line}").expect("write to mpv");
-        self.next_id
-    }
-
-    fn next(&mut self) -> Value {
-        let mut line = String::new();
-        let n = self.lines.read_line(&mut line).expect("read from mpv");
-        assert!(n > 0, "mpv closed its socket");
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("mpv sent {line:?}: {e}"))
-    }
-
-    /// The answer to a command (events before it are skipped).
-    fn ask(&mut self, command: Value) -> Value {
-        let id = self.send(command);
-        loop {
-            let message = self.next();
-            if message["request_id"] == id {
-                assert_eq!(message["error"], "success", "{message}");
-                return message["data"].clone();
-            }
-        }
-    }
-
-    /// Seeks to `target` and waits until mpv is there: mpv answers a seek
-    /// before it is done, and `time-pos` meanwhile is the old position.
-    fn seek_to(&mut self, target: f64) {
-        self.ask(json!(["seek", target, "absolute+exact"]));
-        wait_for("mpv to land where it was sent", || {
-            let at = self.ask(json!(["get_property", "time-pos"])).as_f64()?;
-            ((at - target).abs() < 0.25).then_some(())
-        })
-        .unwrap_or_else(|| panic!("mpv did not land at {target} s"));
-    }
-
-    /// Follows `time-pos` until `until` accepts a value; returns it.
-    fn time_pos_until(&mut self, until: impl Fn(f64) -> bool) -> f64 {
-        self.send(json!(["observe_property", 7, "time-pos"]));
-        loop {
-            let message = self.next();
-            if message["event"] == "property-change" && message["id"] == 7 {
-                if let Some(t) = message["data"].as_f64().filter(|t| until(*t)) {
-                    return t;
-                }
-            }
-        }
-    }
-}
-
 fn position(item: &Value) -> Option<f64> {
     item["position"].as_f64()
 }
@@ -197,13 +125,10 @@ async fn mpv_position_is_saved_resumed_and_watched() {
     let pid = w.play(&id, &["--player", MPV]);
     let args = cmdline(pid).expect("mpv runs");
     assert!(!args.iter().any(|a| a.starts_with("--start")), "{args:?}");
-    let mut ipc = Ipc::connect(&w.socket_of(pid));
+    let mut ipc = MpvIpc::connect(&w.socket_of(pid), PATIENCE);
     ipc.time_pos_until(|t| t >= 12.0);
-    ipc.ask(json!(["set_property", "pause", true]));
-    let stopped = ipc
-        .ask(json!(["get_property", "time-pos"]))
-        .as_f64()
-        .expect("time-pos");
+    ipc.pause(true);
+    let stopped = ipc.time_pos();
     ipc.send(json!(["quit"]));
     wait_gone(pid);
     let item = w.sandbox.wait_item(&id, "the position to be saved", |i| {
@@ -228,7 +153,7 @@ async fn mpv_position_is_saved_resumed_and_watched() {
         .unwrap_or_else(|| panic!("no --start: {args:?}"));
     let start: f64 = start.parse().expect("--start is seconds");
     assert!((start - saved).abs() < 0.001, "--start={start}, saved {saved}");
-    let mut ipc = Ipc::connect(&w.socket_of(pid));
+    let mut ipc = MpvIpc::connect(&w.socket_of(pid), PATIENCE);
     let first = ipc.time_pos_until(|_| true);
     eprintln!("next start --start={start}, mpv time-pos {first:.3}");
     assert!((first - saved).abs() < 1.0, "mpv reports {first}, saved {saved}");
@@ -394,28 +319,21 @@ async fn kill_9_while_saving_leaves_the_old_or_the_new_position() {
     let url = w.sandbox.add(&origin.url());
     let id = id_of(&w.sandbox, &url);
     let pid = w.play(&id, &["--player", MPV]);
-    let mut ipc = Ipc::connect(&w.socket_of(pid));
+    let mut ipc = MpvIpc::connect(&w.socket_of(pid), PATIENCE);
     ipc.time_pos_until(|_| true);
     // An old position first: paused at about 3 s and saved.
     ipc.seek_to(3.0);
-    ipc.ask(json!(["set_property", "pause", true]));
-    let old = ipc
-        .ask(json!(["get_property", "time-pos"]))
-        .as_f64()
-        .expect("time-pos");
+    ipc.pause(true);
+    let old = ipc.time_pos();
     w.sandbox.wait_item(&id, "the old position to be saved", |i| {
         position(i).is_some_and(|p| (p - old).abs() < 0.5)
     });
-    ipc.ask(json!(["set_property", "pause", false]));
+    ipc.pause(false);
     let mut paused_at = vec![old];
     for n in 0..30 {
         ipc.seek_to(6.0 + f64::from(n % 20));
-        ipc.ask(json!(["set_property", "pause", true]));
-        paused_at.push(
-            ipc.ask(json!(["get_property", "time-pos"]))
-                .as_f64()
-                .expect("time-pos"),
-        );
+        ipc.pause(true);
+        paused_at.push(ipc.time_pos());
         if n == 20 {
             // Amid the saves: the pause just asked for is being written.
             w.serve.signal(libc::SIGKILL);
@@ -423,7 +341,7 @@ async fn kill_9_while_saving_leaves_the_old_or_the_new_position() {
                 .wait(crate::util::PATIENCE)
                 .expect("a SIGKILLed engine exits");
         }
-        ipc.ask(json!(["set_property", "pause", false]));
+        ipc.pause(false);
     }
     ipc.send(json!(["quit"]));
     drop(ipc);

@@ -7,8 +7,6 @@
 //! starts mpv at the saved position. Takes the README's screenshot of that
 //! menu (`SPOOL_TRAY_SCREENSHOT`).
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -16,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::procs::app_pid;
 use super::support::cmdline;
+use super::support::mpv::{self, MpvIpc};
 use super::support::origin::{Faults, Origin};
 use super::webdriver::Session;
 use super::{
@@ -100,69 +99,11 @@ fn mpv_playing(file: &str) -> Option<(u32, Vec<String>)> {
     })
 }
 
-/// mpv's JSON IPC, as a script beside Spool's own follower would use it.
-struct Ipc {
-    stream: UnixStream,
-    lines: BufReader<UnixStream>,
-}
-
-impl Ipc {
-    async fn of(args: &[String]) -> Ipc {
-        let socket = args
-            .iter()
-            .find_map(|a| a.strip_prefix("--input-ipc-server="))
-            .unwrap_or_else(|| panic!("mpv was started without an IPC socket: {args:?}"))
-            .to_string();
-        let stream = until("mpv's socket", || async { UnixStream::connect(&socket).ok() }).await;
-        stream.set_read_timeout(Some(PATIENCE)).expect("read timeout");
-        let lines = BufReader::new(stream.try_clone().expect("clone the socket"));
-        Ipc { stream, lines }
-    }
-
-    fn send(&mut self, command: Value, request_id: u64) {
-        let line = json!({ "command": command, "request_id": request_id });
-        writeln!(self.stream, "{line}").expect("write to mpv");
-    }
-
-    /// The next message; `None` once mpv has closed the socket.
-    fn next(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        let n = self.lines.read_line(&mut line).unwrap_or(0);
-        (n > 0).then(|| serde_json::from_str(&line).unwrap_or_default())
-    }
-
-    /// Runs a command and waits for its answer (mpv drops what a client
-    /// sent before closing).
-    fn ask(&mut self, command: Value, request_id: u64) {
-        self.send(command, request_id);
-        while let Some(message) = self.next() {
-            if message["request_id"] == request_id {
-                assert_eq!(message["error"], "success", "{message}");
-                return;
-            }
-        }
-        panic!("mpv closed its socket");
-    }
-
-    /// Follows `time-pos` until it reaches `at`; returns it.
-    fn time_pos_from(&mut self, at: f64) -> f64 {
-        self.send(json!(["observe_property", 7, "time-pos"]), 1);
-        loop {
-            let message = self.next().expect("mpv closed its socket");
-            if message["event"] == "property-change" && message["id"] == 7 {
-                if let Some(t) = message["data"].as_f64().filter(|t| *t >= at) {
-                    return t;
-                }
-            }
-        }
-    }
-
-    /// Pause (so the position is saved at once), then quit.
-    fn stop(mut self) {
-        self.ask(json!(["set_property", "pause", true]), 2);
-        self.send(json!(["quit"]), 3);
-        while self.next().is_some() {}
-    }
+/// mpv's IPC, on the socket its command line names.
+fn ipc_of(args: &[String]) -> MpvIpc {
+    let socket =
+        mpv::socket_in(args).unwrap_or_else(|| panic!("mpv was started without an IPC socket: {args:?}"));
+    MpvIpc::connect(&socket, PATIENCE)
 }
 
 /// `spool play ID` against the app's engine, with the player of its
@@ -177,12 +118,11 @@ async fn play_and_stop_at(data: &Path, id: &str, file: &str, at: f64) {
         .expect("spool play");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let (pid, args) = until("mpv to start", || async { mpv_playing(file) }).await;
-    let mut ipc = Ipc::of(&args).await;
+    let mut ipc = ipc_of(&args);
     // A seek before the file is loaded fails: wait until it plays.
-    ipc.time_pos_from(0.0);
-    ipc.ask(json!(["seek", at, "absolute+exact"]), 4);
-    ipc.time_pos_from(at);
-    ipc.stop();
+    ipc.time_pos_until(|_| true);
+    ipc.seek_to(at);
+    ipc.pause_and_quit();
     until("mpv to exit", || async { cmdline(pid).is_none().then_some(()) }).await;
     until("the position to be saved", || async {
         let item = spool_ls(data).into_iter().find(|i| i["id"] == id)?;
@@ -430,12 +370,12 @@ async fn continue_watching_in_a_real_panel_resumes_where_mpv_stopped() {
         .find_map(|a| a.strip_prefix("--start=")?.parse::<f64>().ok())
         .unwrap_or_else(|| panic!("mpv was not told where to start: {args:?}"));
     assert!((start - 12.5).abs() < 1.0, "--start={start}");
-    let mut ipc = Ipc::of(&args).await;
-    let playing = ipc.time_pos_from(0.0);
+    let mut ipc = ipc_of(&args);
+    let playing = ipc.time_pos_until(|_| true);
     assert!(
         (playing - start).abs() < 2.0,
         "mpv plays at {playing} s, not where it was told"
     );
-    ipc.stop();
+    ipc.pause_and_quit();
     session.close().await;
 }

@@ -228,15 +228,14 @@ pub fn collect(format: Format, page: &Url, links: Vec<Link>) -> Result<Listing, 
             }
         }
     }
-    let media = media_of(format, files);
+    let mut entries = media_of(format, files);
     // Sub-folders alone are for the caller to follow, or to refuse with
     // [`ListingError::OnlyFolders`].
-    if media.is_empty() && subfolders.is_empty() {
+    if entries.is_empty() && subfolders.is_empty() {
         return Err(ListingError::NoMedia);
     }
     subfolders.sort_by(|a, b| natural::compare(a, b));
-    let dropped = media.len().saturating_sub(MAX_MEDIA);
-    let mut entries = media;
+    let dropped = entries.len().saturating_sub(MAX_MEDIA);
     entries.truncate(MAX_MEDIA);
     Ok(Listing {
         format,

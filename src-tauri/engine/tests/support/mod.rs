@@ -1,6 +1,7 @@
 //! Shared test support: the fault-injecting origin and small helpers.
 #![allow(dead_code)]
 
+pub mod mpv;
 pub mod origin;
 
 use std::future::Future;
