@@ -99,10 +99,7 @@ async fn closed_to_the_tray_the_webview_goes_and_open_spool_brings_the_items_bac
     ) {
         return;
     }
-    let sandbox = tempfile::Builder::new()
-        .prefix("spool-life-")
-        .tempdir()
-        .expect("temp dir");
+    let sandbox = super::sandbox("spool-life-");
     let data = sandbox.path().join("data");
     let config = sandbox.path().join("config");
 

@@ -43,10 +43,7 @@ async fn spool_links_are_confirmed_and_dropped_links_are_added() {
     ) {
         return;
     }
-    let sandbox = tempfile::Builder::new()
-        .prefix("spool-links-")
-        .tempdir()
-        .expect("temp dir");
+    let sandbox = super::sandbox("spool-links-");
     let data = sandbox.path().join("data");
     let config = sandbox.path().join("config");
     let share = sandbox.path().join("share");

@@ -161,6 +161,15 @@ fn spool_ls(data: &Path) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).expect("spool ls --json output")
 }
 
+/// A test's own directory (its data directory, config home, logs), named
+/// `prefix…` so a leftover says which test left it.
+fn sandbox(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir")
+}
+
 /// Whether `program` is on `PATH`.
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
@@ -193,10 +202,7 @@ async fn row(session: &Session, name: &str) -> Option<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Xvfb, tauri-driver and WebKitWebDriver: run by scripts/test"]
 async fn desktop_app_adds_plays_and_removes_through_the_ui() {
-    let sandbox = tempfile::Builder::new()
-        .prefix("spool-e2e-")
-        .tempdir()
-        .expect("temp dir");
+    let sandbox = sandbox("spool-e2e-");
     let data = sandbox.path().join("data");
     let (stub, argv_file) = stub_player(sandbox.path());
 
@@ -620,10 +626,7 @@ async fn in_the_tray_alone_the_menu_shows_live_state_and_quit_shuts_down() {
     if !support::require(session_bus(), "no D-Bus session (run under dbus-run-session)") {
         return;
     }
-    let sandbox = tempfile::Builder::new()
-        .prefix("spool-tray-")
-        .tempdir()
-        .expect("temp dir");
+    let sandbox = sandbox("spool-tray-");
     let data = sandbox.path().join("data");
     let origin = Origin::start(
         support::content(2 << 20, 4),

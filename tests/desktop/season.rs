@@ -45,10 +45,7 @@ async fn a_season_from_a_listing_is_one_group_and_play_all_plays_it_in_order() {
     ) {
         return;
     }
-    let sandbox = tempfile::Builder::new()
-        .prefix("spool-season-")
-        .tempdir()
-        .expect("temp dir");
+    let sandbox = super::sandbox("spool-season-");
     let data = sandbox.path().join("data");
     let (stub, argv_file) = stub_player(sandbox.path());
 

@@ -249,10 +249,7 @@ async fn continue_watching_in_a_real_panel_resumes_where_mpv_stopped() {
     ) {
         return;
     }
-    let sandbox = tempfile::Builder::new()
-        .prefix("spool-e2e-watch-")
-        .tempdir()
-        .expect("temp dir");
+    let sandbox = super::sandbox("spool-e2e-watch-");
     let data = sandbox.path().join("data");
     let config = sandbox.path().join("config");
     let panel_dir = config.join("xfce4/xfconf/xfce-perchannel-xml");
